@@ -1,0 +1,49 @@
+"""celib: cross-entropy and its relatives in plain NumPy, as taught in
+*Cross-Entropy, Explained and Tested*.
+
+Each loss has its gradient beside it, takes its options as keywords, and follows
+``torch.nn.functional``'s semantics unless its docstring says otherwise.
+"""
+
+from .activations import log_sigmoid, log_softmax, logsumexp, one_hot, sigmoid, softmax
+from .binary import (
+    binary_cross_entropy,
+    binary_cross_entropy_grad,
+    binary_cross_entropy_with_logits,
+    binary_cross_entropy_with_logits_grad,
+)
+from .dfl import dfl_decode, distribution_focal_loss, distribution_focal_loss_grad, two_hot
+from .multiclass import (
+    categorical_cross_entropy,
+    categorical_cross_entropy_grad,
+    cross_entropy,
+    cross_entropy_grad,
+    nll_loss,
+)
+from .regression import mse_loss, mse_loss_grad
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "logsumexp",
+    "softmax",
+    "log_softmax",
+    "sigmoid",
+    "log_sigmoid",
+    "one_hot",
+    "cross_entropy",
+    "cross_entropy_grad",
+    "nll_loss",
+    "categorical_cross_entropy",
+    "categorical_cross_entropy_grad",
+    "binary_cross_entropy",
+    "binary_cross_entropy_grad",
+    "binary_cross_entropy_with_logits",
+    "binary_cross_entropy_with_logits_grad",
+    "mse_loss",
+    "mse_loss_grad",
+    "distribution_focal_loss",
+    "distribution_focal_loss_grad",
+    "two_hot",
+    "dfl_decode",
+]
