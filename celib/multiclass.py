@@ -99,6 +99,11 @@ def _prepare_ce(logits, target, weight, ignore_index, reduction, label_smoothing
     w = class_weight(weight, n_classes, x.dtype)
     t = np.asarray(target)
     if t.dtype.kind == "f":
+        if t.shape == _batch_shape(x) and t.shape != x.shape:
+            raise TypeError(
+                f"target of shape {t.shape} holds class indices, which must be integers; "
+                f"got dtype {t.dtype} (PyTorch: 'expected scalar type Long')"
+            )
         if t.shape != x.shape:
             raise ValueError(
                 f"a floating-point target holds class probabilities and must have the logits' "
@@ -112,8 +117,8 @@ def _prepare_ce(logits, target, weight, ignore_index, reduction, label_smoothing
         t = t.astype(x.dtype, copy=False)
         check_no_nan(t, "target")
         check_distribution(t, "target", axis=0 if x.ndim == 1 else 1)
-        check_no_nan(x, "logits")
-        check_no_posinf(x, "logits")
+        if not np.isfinite(x.max(axis=0 if x.ndim == 1 else 1)).all():
+            _raise_non_finite(x)
         probs = True
     else:
         t = class_targets(t, n_classes, _batch_shape(x), ignore_index)
@@ -121,14 +126,16 @@ def _prepare_ce(logits, target, weight, ignore_index, reduction, label_smoothing
     return x, t, w, probs, ignore_index, reduction, eps, out_dtype, n_classes
 
 
-def _raise_non_finite_rows(x_rows: np.ndarray) -> None:
-    """Called when some row's max is not finite: name the culprit."""
-    check_no_nan(x_rows, "logits")
-    check_no_posinf(x_rows, "logits")
-    bad = np.all(np.isneginf(x_rows), axis=1)
-    raise ValueError(
-        f"logits has a row (sample) that is entirely -inf{_where(bad)}: its softmax is 0/0"
-    )
+class _NonFiniteRow(Exception):
+    """A row max that is NaN, +inf or -inf, found inside a kernel."""
+
+
+def _raise_non_finite(x: np.ndarray) -> None:
+    """Called when some row's max is not finite: name the culprit in the caller's shape."""
+    check_no_nan(x, "logits")
+    check_no_posinf(x, "logits")
+    bad = np.all(np.isneginf(x), axis=0 if x.ndim == 1 else 1)
+    raise ValueError(f"logits has a sample whose logits are all -inf{_where(bad)}: its softmax is 0/0")
 
 
 # ---------------------------------------------------------------------------------------
@@ -162,7 +169,7 @@ def _index_target_kernel(x2, t1, w, ignore_index, eps, grad_scale=None):
         rows = np.arange(stop - start)
         m = xb.max(axis=1)
         if not np.isfinite(m).all():
-            _raise_non_finite_rows(xb)
+            raise _NonFiniteRow
         np.subtract(xb, m[:, None], out=e)  # x - m <= 0
         x_true = e[rows, t_safe[start:stop]]  # x_y - m
         if eps:
@@ -197,8 +204,6 @@ def _prob_target_terms(x2, t2, w, eps):
         t2 = t2 * (1 - eps) + eps / n_classes
     tw = t2 if w is None else t2 * w
     m = x2.max(axis=1, keepdims=True)
-    if not np.isfinite(m).all():
-        _raise_non_finite_rows(x2)
     shifted = x2 - m
     e = np.exp(shifted)
     s = e.sum(axis=1, keepdims=True)
@@ -292,7 +297,10 @@ def cross_entropy(
     if probs:
         loss, _ = _prob_target_terms(x2, _as_rows(t), w, eps)
         return _reduce(loss, reduction, loss.size, batch_shape, out_dtype, "cross_entropy", "no samples")
-    loss, denominator, _ = _index_target_kernel(x2, t.reshape(-1), w, ignore_index, eps)
+    try:
+        loss, denominator, _ = _index_target_kernel(x2, t.reshape(-1), w, ignore_index, eps)
+    except _NonFiniteRow:
+        _raise_non_finite(x)
     return _reduce(
         loss, reduction, denominator, batch_shape, out_dtype, "cross_entropy",
         _NO_TARGETS,
@@ -366,7 +374,10 @@ def cross_entropy_grad(
             fill = 0.0 if not valid.any() else np.nan
             return np.full(x.shape, fill, dtype=out_dtype)
         scale = 1.0 / denominator
-    _, _, grad = _index_target_kernel(x2, t1, w, ignore_index, eps, grad_scale=scale)
+    try:
+        _, _, grad = _index_target_kernel(x2, t1, w, ignore_index, eps, grad_scale=scale)
+    except _NonFiniteRow:
+        _raise_non_finite(x)
     return _from_rows(grad, x).astype(out_dtype, copy=False)
 
 
