@@ -197,6 +197,15 @@ def _index_target_kernel(x2, t1, w, ignore_index, eps, grad_scale=None):
     return loss, denominator, grad
 
 
+def _run_index_kernel(x, x2, *args, **kwargs):
+    """The kernel, with a bad row reported in the shape the caller passed."""
+    try:
+        return _index_target_kernel(x2, *args, **kwargs)
+    except _NonFiniteRow:
+        pass
+    _raise_non_finite(x)
+
+
 def _prob_target_terms(x2, t2, w, eps):
     """Per-row loss and the unscaled gradient for probability targets."""
     n_classes = x2.shape[1]
@@ -297,10 +306,7 @@ def cross_entropy(
     if probs:
         loss, _ = _prob_target_terms(x2, _as_rows(t), w, eps)
         return _reduce(loss, reduction, loss.size, batch_shape, out_dtype, "cross_entropy", "no samples")
-    try:
-        loss, denominator, _ = _index_target_kernel(x2, t.reshape(-1), w, ignore_index, eps)
-    except _NonFiniteRow:
-        _raise_non_finite(x)
+    loss, denominator, _ = _run_index_kernel(x, x2, t.reshape(-1), w, ignore_index, eps)
     return _reduce(
         loss, reduction, denominator, batch_shape, out_dtype, "cross_entropy",
         _NO_TARGETS,
@@ -374,10 +380,7 @@ def cross_entropy_grad(
             fill = 0.0 if not valid.any() else np.nan
             return np.full(x.shape, fill, dtype=out_dtype)
         scale = 1.0 / denominator
-    try:
-        _, _, grad = _index_target_kernel(x2, t1, w, ignore_index, eps, grad_scale=scale)
-    except _NonFiniteRow:
-        _raise_non_finite(x)
+    _, _, grad = _run_index_kernel(x, x2, t1, w, ignore_index, eps, grad_scale=scale)
     return _from_rows(grad, x).astype(out_dtype, copy=False)
 
 

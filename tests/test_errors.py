@@ -110,5 +110,5 @@ def test_errors_come_before_any_arithmetic():
 def test_nan_logits_are_found_in_any_block():
     x = np.zeros((100_000, 3))
     x[-1, 1] = np.nan
-    with pytest.raises(ValueError, match=r"NaN.*\(1, 1\)"):
+    with pytest.raises(ValueError, match=r"NaN.*\(99999, 1\)"):
         celib.cross_entropy(x, np.zeros(100_000, dtype=int))
