@@ -5,6 +5,8 @@ Each loss has its gradient beside it, takes its options as keywords, and follows
 ``torch.nn.functional``'s semantics unless its docstring says otherwise.
 """
 
+from pathlib import Path
+
 from .activations import log_sigmoid, log_softmax, logsumexp, one_hot, sigmoid, softmax
 from .binary import (
     binary_cross_entropy,
@@ -23,6 +25,10 @@ from .multiclass import (
 from .regression import mse_loss, mse_loss_grad
 
 __version__ = "0.1.0"
+
+#: Path of the course's matplotlib style (colour-blind-safe palette, line styles that
+#: survive greyscale): ``plt.style.use(celib.MPLSTYLE)``.
+MPLSTYLE = str(Path(__file__).with_name("course.mplstyle"))
 
 __all__ = [
     "logsumexp",
