@@ -52,11 +52,13 @@ class Visit:
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text}"))
         self.page.on("pageerror", lambda e: self.errors.append(f"script error: {e}"))
         self.page.goto(f"{site_url}/{path}", wait_until="load")
-        # MathJax typesets asynchronously; wait until it says it is done
-        self.page.wait_for_function(
-            "() => !window.MathJax || (window.MathJax.startup && window.MathJax.startup.promise)", timeout=20000
-        )
-        self.page.evaluate("() => window.MathJax ? window.MathJax.startup.promise : null")
+        # MathJax loads deferred and typesets asynchronously: on pages with math, wait
+        # for it to start, then for its typesetting promise
+        if self.page.locator(".math").count():
+            self.page.wait_for_function(
+                "() => window.MathJax && window.MathJax.startup && window.MathJax.startup.promise", timeout=20000
+            )
+            self.page.evaluate("() => window.MathJax.startup.promise")
         self.page.wait_for_load_state("networkidle")
 
     def _route(self, route):
