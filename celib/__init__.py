@@ -14,6 +14,7 @@ from .binary import (
     binary_cross_entropy_with_logits,
     binary_cross_entropy_with_logits_grad,
 )
+from .focal import quality_focal_loss, quality_focal_loss_grad, sigmoid_focal_loss, sigmoid_focal_loss_grad
 from .dfl import dfl_decode, distribution_focal_loss, distribution_focal_loss_grad, two_hot
 from .multiclass import (
     categorical_cross_entropy,
@@ -52,4 +53,8 @@ __all__ = [
     "distribution_focal_loss_grad",
     "two_hot",
     "dfl_decode",
+    "sigmoid_focal_loss",
+    "sigmoid_focal_loss_grad",
+    "quality_focal_loss",
+    "quality_focal_loss_grad",
 ]

@@ -191,3 +191,52 @@ def test_dfl_matches_mmdetection_inside_the_range():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         celib.distribution_focal_loss(x, y)
+
+
+def _torchvision_sigmoid_focal_loss(inputs, targets, alpha=0.25, gamma=2.0):
+    """torchvision.ops.sigmoid_focal_loss (reduction="none"), line for line."""
+    p = torch.sigmoid(inputs)
+    ce_loss = F.binary_cross_entropy_with_logits(inputs, targets, reduction="none")
+    p_t = p * targets + (1 - p) * (1 - targets)
+    loss = ce_loss * ((1 - p_t) ** gamma)
+    if alpha >= 0:
+        alpha_t = alpha * targets + (1 - alpha) * (1 - targets)
+        loss = alpha_t * loss
+    return loss
+
+
+@pytest.mark.parametrize("alpha,gamma", [(0.25, 2.0), (-1, 2.0), (0.5, 0.0), (0.75, 1.5)])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_sigmoid_focal_loss_matches_torchvision(alpha, gamma, reduction):
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(6, 4)) * 3
+    y = (rng.uniform(size=(6, 4)) < 0.3).astype(float)
+
+    def ref_fn(xt):
+        loss = _torchvision_sigmoid_focal_loss(xt, torch.tensor(y), alpha, gamma)
+        return {"none": loss, "sum": loss.sum(), "mean": loss.mean()}[reduction]
+
+    ref, ref_g = _torch_value_and_grad(ref_fn, x, reduction)
+    _close(celib.sigmoid_focal_loss(x, y, alpha=alpha, gamma=gamma, reduction=reduction), ref, np.float64)
+    _close(celib.sigmoid_focal_loss_grad(x, y, alpha=alpha, gamma=gamma, reduction=reduction), ref_g, np.float64)
+
+
+def _mmdet_qfl_tensor_target(pred, target, beta=2.0):
+    """mmdetection's quality_focal_loss_tensor_target, without its final sum over classes."""
+    pred_sigmoid = pred.sigmoid()
+    zerolabel = pred_sigmoid.new_zeros(pred.shape)
+    loss = F.binary_cross_entropy_with_logits(pred, zerolabel, reduction="none") * pred_sigmoid.pow(beta)
+    pos = target != 0
+    scale_factor = target[pos] - pred_sigmoid[pos]
+    loss[pos] = F.binary_cross_entropy_with_logits(pred[pos], target[pos], reduction="none") * scale_factor.abs().pow(beta)
+    return loss
+
+
+@pytest.mark.parametrize("beta", [2.0, 1.0])
+def test_quality_focal_loss_matches_mmdetection(beta):
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(8, 5)) * 2
+    y = np.where(rng.uniform(size=(8, 5)) < 0.3, rng.uniform(size=(8, 5)), 0.0)
+    ref, ref_g = _torch_value_and_grad(lambda xt: _mmdet_qfl_tensor_target(xt, torch.tensor(y), beta).sum(), x, "sum")
+    _close(celib.quality_focal_loss(x, y, beta=beta, reduction="sum"), ref, np.float64)
+    _close(celib.quality_focal_loss_grad(x, y, beta=beta, reduction="sum"), ref_g, np.float64)

@@ -54,6 +54,22 @@ CASES = {
         X3, RNG.uniform(size=(4, 3)), dict(weight=RNG.uniform(0.5, 2, size=(4, 1)), pos_weight=np.array([0.5, 1.0, 4.0])),
     ),
     "mse": (celib.mse_loss, celib.mse_loss_grad, X3, RNG.normal(size=(4, 3)), {}),
+    "focal": (
+        celib.sigmoid_focal_loss, celib.sigmoid_focal_loss_grad,
+        X3, np.array([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0], [1.0, 1.0, 0.0], [0.3, 0.0, 1.0]]), {},
+    ),
+    "focal-gamma-half-no-alpha": (
+        celib.sigmoid_focal_loss, celib.sigmoid_focal_loss_grad,
+        X3, np.array([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0], [1.0, 1.0, 0.0], [0.3, 0.0, 1.0]]), dict(alpha=None, gamma=0.5),
+    ),
+    "qfl": (
+        celib.quality_focal_loss, celib.quality_focal_loss_grad,
+        X3, np.array([[0.9, 0.0, 0.4], [0.0, 0.0, 0.75], [0.2, 1.0, 0.0], [0.3, 0.0, 1.0]]), {},
+    ),
+    "qfl-beta-1.5": (
+        celib.quality_focal_loss, celib.quality_focal_loss_grad,
+        X3, np.array([[0.9, 0.0, 0.4], [0.0, 0.0, 0.75], [0.2, 1.0, 0.0], [0.3, 0.0, 1.0]]), dict(beta=1.5),
+    ),
     "dfl": (
         celib.distribution_focal_loss, celib.distribution_focal_loss_grad,
         RNG.normal(size=(5, 6)), np.array([0.0, 2.5, 4.99, 5.0, 3.0]), dict(weight=np.array([1.0, 2.0, 0.5, 1.0, 1.0])),

@@ -213,3 +213,22 @@ def test_dfl_equals_cross_entropy_against_two_hot():
     np.testing.assert_allclose(
         celib.distribution_focal_loss(x, y, reduction="none"), celib.cross_entropy(x, celib.two_hot(y, 7), reduction="none")
     )
+
+
+def test_focal_loss_reduces_to_bce_and_down_weights_easy_examples():
+    x = np.array([-3.0, -0.5, 0.0, 2.0, 4.0])
+    y = np.array([1.0, 0.0, 1.0, 1.0, 0.0])
+    bce = celib.binary_cross_entropy_with_logits(x, y, reduction="none")
+    np.testing.assert_allclose(celib.sigmoid_focal_loss(x, y, alpha=None, gamma=0.0, reduction="none"), bce)
+    p = celib.sigmoid(x)
+    p_t = np.where(y == 1, p, 1 - p)
+    alpha_t = np.where(y == 1, 0.25, 0.75)
+    np.testing.assert_allclose(celib.sigmoid_focal_loss(x, y, reduction="none"), alpha_t * (1 - p_t) ** 2 * bce)
+
+
+def test_quality_focal_loss_by_hand():
+    x = np.array([0.0, 1.0, -2.0])
+    y = np.array([0.7, 0.0, 1.0])
+    s = celib.sigmoid(x)
+    bce = -(y * np.log(s) + (1 - y) * np.log(1 - s))
+    np.testing.assert_allclose(celib.quality_focal_loss(x, y, reduction="none"), np.abs(y - s) ** 2 * bce)
