@@ -6,7 +6,7 @@ target that puts :math:`y_{i+1} - y` on bin :math:`i` and :math:`y - y_i` on bin
 :math:`i+1`, and the prediction is decoded as the expected bin. Book chapter 6.
 
 Bins lie on the *last* axis (as in mmdetection and ultralytics), unlike
-:func:`celib.cross_entropy`, whose class axis is 1.
+:func:`~celib.multiclass.cross_entropy`, whose class axis is 1.
 """
 
 from __future__ import annotations
