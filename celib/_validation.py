@@ -50,13 +50,22 @@ def float_array(x, name: str, *, check_nan: bool = True) -> tuple[np.ndarray, np
     return arr, out_dtype
 
 
+def _extremes(arr: np.ndarray):
+    """(min, max) of a non-empty array, with no temporary array; NaN if it holds one."""
+    return arr.min(), arr.max()
+
+
 def check_no_nan(arr: np.ndarray, name: str) -> None:
+    if arr.size == 0 or not np.isnan(_extremes(arr)).any():
+        return  # min and max propagate NaN: no mask needed in the common case
     nan = np.isnan(arr)
     if nan.any():
         raise ValueError(f"{name} must not contain NaN; found nan{_where(nan)}")
 
 
 def check_no_posinf(arr: np.ndarray, name: str) -> None:
+    if arr.size == 0 or arr.max() < np.inf:
+        return
     bad = np.isposinf(arr)
     if bad.any():
         raise ValueError(
@@ -65,6 +74,8 @@ def check_no_posinf(arr: np.ndarray, name: str) -> None:
 
 
 def check_finite(arr: np.ndarray, name: str) -> None:
+    if arr.size == 0 or np.isfinite(_extremes(arr)).all():
+        return
     check_no_nan(arr, name)
     bad = ~np.isfinite(arr)
     if bad.any():
@@ -74,6 +85,11 @@ def check_finite(arr: np.ndarray, name: str) -> None:
 
 def check_unit_interval(arr: np.ndarray, name: str) -> None:
     """Values must lie in [0, 1] (probabilities)."""
+    if arr.size == 0:
+        return
+    lo, hi = _extremes(arr)
+    if lo >= 0 and hi <= 1:
+        return
     bad = (arr < 0) | (arr > 1)
     if bad.any():
         value = arr[np.unravel_index(int(np.flatnonzero(bad.ravel())[0]), arr.shape)]
@@ -156,6 +172,8 @@ def broadcast_weight(weight, shape: tuple, dtype: np.dtype, name: str = "weight"
 
 
 def check_non_negative(arr: np.ndarray, name: str) -> None:
+    if arr.size == 0 or arr.min() >= 0:
+        return
     bad = arr < 0
     if bad.any():
         value = arr[np.unravel_index(int(np.flatnonzero(bad.ravel())[0]), arr.shape)]
@@ -176,7 +194,8 @@ def class_targets(
             f"{name} of class indices must have shape {tuple(shape)} for an input of this shape, "
             f"got shape {target.shape}"
         )
-    target = target.astype(np.int64, copy=False)
+    if target.size == 0 or (target.min() >= 0 and target.max() < n_classes):
+        return target  # the common case, checked without a temporary array
     bad = (target < 0) | (target >= n_classes)
     if ignore_index is not None:
         bad &= target != ignore_index

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._reduction import reduce_elementwise, scale_elementwise_grad
+from ._blocks import run_in_row_blocks
 from ._validation import (
     broadcast_weight,
     check_finite,
@@ -140,6 +141,47 @@ def _prepare_bce_logits(logits, target, weight, pos_weight, reduction):
     return x, t, w, pw, reduction, out_dtype
 
 
+def _flat_weight(w: np.ndarray | None, shape: tuple):
+    """A way to slice a broadcast weight by flat element index, without copying if possible."""
+    if w is None:
+        return None
+    if w.shape == tuple(shape) or w.size == 1:
+        flat = w.reshape(-1)
+        return (lambda a, b: flat[a:b]) if w.size > 1 else (lambda a, b: flat[0])
+    if w.ndim == 1 and len(shape) and w.shape[0] == shape[-1]:  # one weight per last-axis column
+        return lambda a, b: w[np.arange(a, b) % w.shape[0]]
+    flat = np.broadcast_to(w, shape).reshape(-1)  # other broadcasts: made explicit once
+    return lambda a, b: flat[a:b]
+
+
+def _bce_logits_pass(x, t, w, pw, loss_out) -> float:
+    """Element-wise BCE with logits, in blocks of the flattened input; returns the sum.
+
+    Per block: ``softplus(-x) = max(-x, 0) + log1p(exp(-|x|))`` in a reused buffer, then
+    ``(1 - y) x + (1 + (q - 1) y) softplus(-x)``, times the weight.
+    """
+    x1, t1 = x.reshape(-1), t.reshape(-1)
+    w_at, pw_at = _flat_weight(w, x.shape), _flat_weight(pw, x.shape)
+
+    def body(start, stop, buffer):
+        xb, tb, sp = x1[start:stop], t1[start:stop], buffer[:, 0]
+        np.abs(xb, out=sp)
+        np.negative(sp, out=sp)
+        np.exp(sp, out=sp)
+        np.log1p(sp, out=sp)
+        sp += np.maximum(xb, 0) - xb  # max(-x, 0) = max(x, 0) - x
+        if pw_at is not None:
+            sp *= 1 + (pw_at(start, stop) - 1) * tb
+        loss = sp + (1 - tb) * xb
+        if w_at is not None:
+            loss *= w_at(start, stop)
+        if loss_out is not None:
+            loss_out[start:stop] = loss
+        return float(loss.sum(dtype=np.float64))
+
+    return sum(run_in_row_blocks(x1.size, 1, x.dtype, body))
+
+
 def binary_cross_entropy_with_logits(
     logits, target, *, weight=None, pos_weight=None, reduction: str = "mean"
 ) -> np.ndarray:
@@ -183,12 +225,15 @@ def binary_cross_entropy_with_logits(
     0.6931
     """
     x, t, w, pw, reduction, out_dtype = _prepare_bce_logits(logits, target, weight, pos_weight, reduction)
-    softplus_neg = np.logaddexp(0, -x)  # -log sigma(x)
-    log_weight = 1 if pw is None else 1 + (pw - 1) * t
-    loss = (1 - t) * x + log_weight * softplus_neg
-    if w is not None:
-        loss = w * loss
-    return reduce_elementwise(loss, reduction, out_dtype, "binary_cross_entropy_with_logits")
+    loss = np.empty(x.shape, x.dtype) if reduction == "none" else None
+    total = _bce_logits_pass(x, t, w, pw, None if loss is None else loss.reshape(-1))
+    if reduction == "none":
+        return loss.astype(out_dtype, copy=False)
+    if reduction == "sum":
+        return out_dtype.type(total)
+    if x.size == 0:
+        return reduce_elementwise(np.empty(0, x.dtype), reduction, out_dtype, "binary_cross_entropy_with_logits")
+    return out_dtype.type(total / x.size)
 
 
 def binary_cross_entropy_with_logits_grad(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._blocks import block_exp, run_in_row_blocks
 from ._validation import (
     broadcast_weight,
     check_finite,
@@ -107,6 +108,52 @@ def _log_softmax_last(x: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
+def _dfl_pass(x2, t1, w1, *, loss_out=None, grad=None, grad_scale=1.0) -> float:
+    """One blocked pass over (M, n_bins) logits: per-row losses and/or the gradient.
+
+    Per block: ``e = exp(x)`` (or ``exp(x - m)``) and row sums ``s``; the loss is
+    ``w_l log(s / e_l) + w_r log(s / e_r)`` (with a shift, ``log s - w_l (x_l - m) -
+    w_r (x_r - m)``), and the gradient ``weight * (e / s - two_hot)``. Returns the sum
+    of the (weighted) losses.
+    """
+    n_rows, n_bins = x2.shape
+    ones = np.ones(n_bins, x2.dtype)
+
+    def body(start, stop, e):
+        xb, tb = x2[start:stop], t1[start:stop]
+        rows = np.arange(stop - start)
+        left, right, w_left, w_right = _neighbours(tb, n_bins)
+        wb = None if w1 is None else w1[start:stop]
+        want_loss = grad is None
+        s, shift = block_exp(xb, e, ones, picked=(left, right) if want_loss else ())
+        total = 0.0
+        if want_loss:
+            if shift is None:
+                loss = w_left * np.log(s / e[rows, left]) + w_right * np.log(s / e[rows, right])
+            else:
+                loss = np.log(s) - (w_left * (xb[rows, left] - shift) + w_right * (xb[rows, right] - shift))
+            if wb is not None:
+                loss = wb * loss
+            if loss_out is not None:
+                loss_out[start:stop] = loss
+            total = float(loss.sum(dtype=np.float64))
+        else:
+            coef = grad_scale if wb is None else wb * grad_scale
+            gb = grad[start:stop]
+            np.multiply(e, (coef / s)[:, None], out=gb)
+            gb[rows, left] -= w_left * coef
+            gb[rows, right] -= w_right * coef
+        return total
+
+    return sum(run_in_row_blocks(n_rows, n_bins, x2.dtype, body))
+
+
+def _run_dfl_pass(x, t, w, **kwargs) -> float:
+    n_bins = x.shape[-1]
+    w1 = None if w is None else np.broadcast_to(w, t.shape).reshape(-1)
+    return _dfl_pass(x.reshape(-1, n_bins), t.reshape(-1), w1, **kwargs)
+
+
 def distribution_focal_loss(logits, target, *, weight=None, reduction: str = "mean") -> np.ndarray:
     r"""Distribution Focal Loss: cross-entropy of the two bins around a continuous target.
 
@@ -151,22 +198,16 @@ def distribution_focal_loss(logits, target, *, weight=None, reduction: str = "me
     0.7717
     """
     x, t, w, reduction, out_dtype, n_bins = _prepare_dfl(logits, target, weight, reduction)
-    left, right, w_left, w_right = _neighbours(t, n_bins)
-    logp = _log_softmax_last(x)
-    loss = -(
-        w_left * np.take_along_axis(logp, left[..., None], axis=-1)[..., 0]
-        + w_right * np.take_along_axis(logp, right[..., None], axis=-1)[..., 0]
-    )
-    if w is not None:
-        loss = w * loss
+    loss = np.empty(t.shape, x.dtype) if reduction == "none" else None
+    total = _run_dfl_pass(x, t, w, loss_out=None if loss is None else loss.reshape(-1))
     if reduction == "none":
         return loss.astype(out_dtype, copy=False)
     if reduction == "sum":
-        return out_dtype.type(loss.sum())
-    if loss.size == 0:
+        return out_dtype.type(total)
+    if t.size == 0:
         warn_empty_mean("distribution_focal_loss", "no targets")
         return out_dtype.type(np.nan)
-    return out_dtype.type(loss.sum() / loss.size)
+    return out_dtype.type(total / t.size)
 
 
 def distribution_focal_loss_grad(logits, target, *, weight=None, reduction: str = "mean") -> np.ndarray:
@@ -192,11 +233,9 @@ def distribution_focal_loss_grad(logits, target, *, weight=None, reduction: str 
     [-0.1667 -0.1667  0.3333]
     """
     x, t, w, reduction, out_dtype, n_bins = _prepare_dfl(logits, target, weight, reduction)
-    grad = np.exp(_log_softmax_last(x)) - two_hot(t, n_bins).astype(x.dtype)
-    if w is not None:
-        grad = np.asarray(w)[..., None] * grad
-    if reduction == "mean" and t.size:
-        grad = grad / t.size
+    grad = np.empty(x.shape, x.dtype)
+    scale = 1.0 / t.size if reduction == "mean" and t.size else 1.0
+    _run_dfl_pass(x, t, w, grad=grad.reshape(-1, n_bins), grad_scale=scale)
     return grad.astype(out_dtype, copy=False)
 
 

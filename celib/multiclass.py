@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._blocks import NonFiniteRow, block_exp, run_in_row_blocks
 from ._validation import (
     _where,
     check_distribution,
@@ -35,11 +36,6 @@ __all__ = [
 ]
 
 _NO_TARGETS = "no targets (none given, all ignored, or all of weight 0)"
-
-# Rows are processed in blocks of about this many elements, so that each block's
-# temporaries stay in the CPU cache and peak extra memory stays small.
-BLOCK_ELEMENTS = 1 << 15
-
 
 # ---------------------------------------------------------------------------------------
 # Shapes: every input is viewed as rows of C classes, (M, C), and results are put back.
@@ -126,10 +122,6 @@ def _prepare_ce(logits, target, weight, ignore_index, reduction, label_smoothing
     return x, t, w, probs, ignore_index, reduction, eps, out_dtype, n_classes
 
 
-class _NonFiniteRow(Exception):
-    """A row max that is NaN, +inf or -inf, found inside a kernel."""
-
-
 def _raise_non_finite(x: np.ndarray) -> None:
     """Called when some row's max is not finite: name the culprit in the caller's shape."""
     check_no_nan(x, "logits")
@@ -141,67 +133,71 @@ def _raise_non_finite(x: np.ndarray) -> None:
 # ---------------------------------------------------------------------------------------
 # The blocked kernel for class-index targets
 # ---------------------------------------------------------------------------------------
-def _index_target_kernel(x2, t1, w, ignore_index, eps, grad_scale=None):
-    """Loss per row (and optionally the gradient) for class-index targets.
+def _index_target_pass(x2, t1, w, ignore_index, eps, *, loss_out=None, grad=None, grad_scale=1.0):
+    """One pass over the rows, in blocks, for class-index targets.
 
-    For each block of rows: the row max ``m``, ``e = exp(x - m)`` in a reused buffer,
-    ``s = sum(e)``, then ``-log p_y = log s - (x_y - m)``. With ``grad_scale`` the
-    gradient ``scale * [a p - (1-eps) w_y e_y - (eps/C) w]`` is written as well, where
-    ``a = (1-eps) w_y + (eps/C) sum(w)``.
-
-    Returns ``(loss, denominator, grad)``; ``grad`` is None without ``grad_scale``.
+    Per block: ``e = exp(x)`` (or ``exp(x - m)``), the row sums ``s``, then
+    ``-log p_y = log(s / e_y)``. Writes the per-row losses into ``loss_out`` if given, and
+    the gradient ``scale * [a p - (1-eps) w_y e_y - (eps/C) w]`` into ``grad`` if given,
+    where ``a = (1-eps) w_y + (eps/C) sum(w)``. Returns ``(sum of losses, sum of the
+    target weights that count)``.
     """
     n_rows, n_classes = x2.shape
-    valid = t1 != ignore_index
-    t_safe = np.where(valid, t1, 0)
-    w_t = np.ones(n_rows, x2.dtype) if w is None else w[t_safe]
-    w_t = np.where(valid, w_t, 0).astype(x2.dtype)
-    denominator = float(w_t.sum(dtype=np.float64))
+    ones = np.ones(n_classes, x2.dtype)
+    w_vec = ones if w is None else w
     w_sum = float(n_classes) if w is None else float(w.sum(dtype=np.float64))
+    any_ignored = bool((t1 == ignore_index).any()) if n_rows else False
+    want_loss = grad is None
 
-    loss = np.empty(n_rows, x2.dtype)
-    grad = None if grad_scale is None else np.empty_like(x2)
-    block = max(1, BLOCK_ELEMENTS // n_classes)
-    buf = np.empty((min(block, n_rows), n_classes), x2.dtype)
-    for start in range(0, n_rows, block):
-        stop = min(start + block, n_rows)
-        xb, e = x2[start:stop], buf[: stop - start]
+    def body(start, stop, e):
+        xb, tb = x2[start:stop], t1[start:stop]
         rows = np.arange(stop - start)
-        m = xb.max(axis=1)
-        if not np.isfinite(m).all():
-            raise _NonFiniteRow
-        np.subtract(xb, m[:, None], out=e)  # x - m <= 0
-        x_true = e[rows, t_safe[start:stop]]  # x_y - m
-        if eps:
-            shifted_dot_w = e.sum(axis=1) if w is None else e @ w
-        np.exp(e, out=e)
-        s = e.sum(axis=1)
-        log_s = np.log(s)
-        wt = w_t[start:stop]
-        nll = wt * (log_s - x_true)
-        if eps:
-            # S = sum_c w_c * (-log p_c) = sum_c w_c * (log s - (x_c - m))
-            smooth = w_sum * log_s - shifted_dot_w
-            smooth = np.where(valid[start:stop], smooth, 0)
-            loss[start:stop] = (1 - eps) * nll + (eps / n_classes) * smooth
+        valid = tb != ignore_index if any_ignored else None
+        ts = tb if valid is None else np.where(valid, tb, 0)
+        if w is not None:
+            wt = w[ts] if valid is None else np.where(valid, w[ts], 0).astype(x2.dtype)
         else:
-            loss[start:stop] = nll
+            wt = None if valid is None else valid.astype(x2.dtype)
+        s, shift = block_exp(xb, e, ones, picked=(ts,) if want_loss else ())
+        count = float(stop - start if wt is None else wt.sum(dtype=np.float64))
+        total = 0.0
+        if want_loss:
+            if shift is None:
+                nll = np.log(s / e[rows, ts])  # log(sum_c e^x_c / e^x_y): exact even when tiny
+            else:
+                nll = np.log(s) - (xb[rows, ts] - shift)
+            loss = nll if wt is None else wt * nll
+            if eps:
+                lse = np.log(s) if shift is None else np.log(s) + shift
+                smooth = w_sum * lse - xb @ w_vec  # sum_c w_c (lse - x_c)
+                if valid is not None:
+                    smooth = np.where(valid, smooth, 0)
+                loss = (1 - eps) * loss + (eps / n_classes) * smooth
+            if loss_out is not None:
+                loss_out[start:stop] = loss
+            total = float(loss.sum(dtype=np.float64))
         if grad is not None:
             gb = grad[start:stop]
-            a = ((1 - eps) * wt + np.where(valid[start:stop], eps / n_classes * w_sum, 0)) * grad_scale
-            np.multiply(e, (a / s)[:, None], out=gb)  # a * p
-            gb[rows, t_safe[start:stop]] -= (1 - eps) * wt * grad_scale
+            w_true = 1.0 if wt is None else wt
+            a = ((1 - eps) * w_true + (eps / n_classes) * w_sum * (1.0 if valid is None else valid)) * grad_scale
+            np.multiply(e, (a / s)[:, None], out=gb)  # a * softmax
+            gb[rows, ts] -= (1 - eps) * grad_scale * (np.ones(len(rows), x2.dtype) if wt is None else wt)
             if eps:
-                wvec = np.ones(n_classes, x2.dtype) if w is None else w
-                gb[valid[start:stop]] -= (eps / n_classes * grad_scale) * wvec
-    return loss, denominator, grad
+                if valid is None:
+                    gb -= (eps / n_classes * grad_scale) * w_vec
+                else:
+                    gb[valid] -= (eps / n_classes * grad_scale) * w_vec
+        return total, count
+
+    parts = run_in_row_blocks(n_rows, n_classes, x2.dtype, body)
+    return sum(p[0] for p in parts), sum(p[1] for p in parts)
 
 
-def _run_index_kernel(x, x2, *args, **kwargs):
-    """The kernel, with a bad row reported in the shape the caller passed."""
+def _run_index_pass(x, x2, *args, **kwargs):
+    """The blocked pass, with a bad row reported in the shape the caller passed."""
     try:
-        return _index_target_kernel(x2, *args, **kwargs)
-    except _NonFiniteRow:
+        return _index_target_pass(x2, *args, **kwargs)
+    except NonFiniteRow:
         pass
     _raise_non_finite(x)
 
@@ -306,11 +302,16 @@ def cross_entropy(
     if probs:
         loss, _ = _prob_target_terms(x2, _as_rows(t), w, eps)
         return _reduce(loss, reduction, loss.size, batch_shape, out_dtype, "cross_entropy", "no samples")
-    loss, denominator, _ = _run_index_kernel(x, x2, t.reshape(-1), w, ignore_index, eps)
-    return _reduce(
-        loss, reduction, denominator, batch_shape, out_dtype, "cross_entropy",
-        _NO_TARGETS,
-    )
+    loss = np.empty(x2.shape[0], x.dtype) if reduction == "none" else None
+    total, denominator = _run_index_pass(x, x2, t.reshape(-1), w, ignore_index, eps, loss_out=loss)
+    if reduction == "none":
+        return loss.reshape(batch_shape).astype(out_dtype, copy=False)
+    if reduction == "sum":
+        return out_dtype.type(total)
+    if denominator == 0:
+        warn_empty_mean("cross_entropy", _NO_TARGETS)
+        return out_dtype.type(np.nan)
+    return out_dtype.type(total / denominator)
 
 
 def cross_entropy_grad(
@@ -380,7 +381,8 @@ def cross_entropy_grad(
             fill = 0.0 if not valid.any() else np.nan
             return np.full(x.shape, fill, dtype=out_dtype)
         scale = 1.0 / denominator
-    _, _, grad = _run_index_kernel(x, x2, t1, w, ignore_index, eps, grad_scale=scale)
+    grad = np.empty_like(x2)
+    _run_index_pass(x, x2, t1, w, ignore_index, eps, grad=grad, grad_scale=scale)
     return _from_rows(grad, x).astype(out_dtype, copy=False)
 
 

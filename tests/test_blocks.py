@@ -1,0 +1,135 @@
+"""The blocked, threaded kernels against the straightforward formulas.
+
+The fast code processes rows in blocks, on several threads for large inputs, and skips
+the max-shift when it is safe. These tests shrink the block size so that small inputs
+cross many block boundaries (and odd sizes leave a ragged last block), force the
+threaded path, and compare every result with the textbook computation in float64.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import celib
+import celib._blocks as blocks
+
+
+@pytest.fixture(params=["one-thread", "threads"])
+def tiny_blocks(request, monkeypatch):
+    monkeypatch.setattr(blocks, "BLOCK_ELEMENTS", 50)  # a few rows per block
+    monkeypatch.setattr(blocks, "PARALLEL_ELEMENTS", 1 if request.param == "threads" else 10**12)
+    monkeypatch.setattr(blocks, "THREADS", 3 if request.param == "threads" else 1)
+    return request.param
+
+
+def reference_ce(x, t, w=None, ignore_index=-100, eps=0.0):
+    """Straightforward cross-entropy per row, in float64."""
+    x = x.astype(np.float64)
+    logp = x - x.max(axis=1, keepdims=True)
+    logp -= np.log(np.exp(logp).sum(axis=1, keepdims=True))
+    n, c = x.shape
+    w = np.ones(c) if w is None else w.astype(np.float64)
+    valid = t != ignore_index
+    ts = np.where(valid, t, 0)
+    nll = -w[ts] * logp[np.arange(n), ts]
+    smooth = -(logp * w).sum(axis=1)
+    loss = np.where(valid, (1 - eps) * nll + eps / c * smooth, 0.0)
+    grad = np.exp(logp) * ((1 - eps) * w[ts] + eps / c * w.sum())[:, None]
+    grad[np.arange(n), ts] -= (1 - eps) * w[ts]
+    grad -= eps / c * w
+    grad[~valid] = 0
+    return loss, grad, (w[ts] * valid).sum()
+
+
+CASES = [
+    # rows, classes, logit scale (large scales take the shifted path), weights, ignore, smoothing
+    (37, 13, 1.0, False, False, 0.0),
+    (37, 13, 80.0, True, True, 0.1),
+    (101, 3, 5.0, True, False, 0.0),
+    (9, 61, 200.0, False, True, 0.3),
+    (53, 7, 30.0, True, True, 0.0),
+    (1, 5, 1.0, False, False, 0.0),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n,c,scale,weighted,ignore,eps", CASES, ids=[f"{n}x{c}-s{s}" for n, c, s, *_ in CASES])
+def test_blocked_cross_entropy_matches_the_formula(tiny_blocks, n, c, scale, weighted, ignore, eps, dtype):
+    rng = np.random.default_rng(n * c)
+    x = (rng.standard_normal((n, c)) * scale).astype(dtype)
+    x[0, :] += 3 * scale  # rows on very different scales within one block
+    t = rng.integers(0, c, size=n)
+    if ignore and n > 2:
+        t[1::4] = -100
+    w = rng.uniform(0.5, 2.0, c).astype(dtype) if weighted else None
+    loss, grad, denom = reference_ce(x, t, w, eps=eps)
+    tol = dict(rtol=1e-10, atol=1e-10) if dtype == np.float64 else dict(rtol=2e-5, atol=2e-5 * max(1.0, scale / 10))
+    kw = dict(weight=w, label_smoothing=eps)
+    np.testing.assert_allclose(celib.cross_entropy(x, t, reduction="none", **kw), loss, **tol)
+    np.testing.assert_allclose(celib.cross_entropy(x, t, reduction="sum", **kw), loss.sum(), **tol)
+    np.testing.assert_allclose(celib.cross_entropy(x, t, **kw), loss.sum() / denom, **tol)
+    np.testing.assert_allclose(celib.cross_entropy_grad(x, t, reduction="sum", **kw), grad, **tol)
+    np.testing.assert_allclose(celib.cross_entropy_grad(x, t, **kw), grad / denom, **tol)
+
+
+def test_tiny_losses_keep_their_digits_without_a_shift(tiny_blocks):
+    """Confident, right rows have losses near 1e-6: log(s / e_y) keeps them accurate in float32."""
+    x = np.zeros((20, 10), np.float32)
+    x[np.arange(20), np.arange(20) % 10] = 15.0  # p_true = 1 - 9 e^-15
+    t = np.arange(20) % 10
+    got = celib.cross_entropy(x, t, reduction="none")
+    expected = np.log1p(9 * np.exp(-15.0))
+    np.testing.assert_allclose(got, expected, rtol=1e-2)  # PyTorch float32 is off by 4% here
+
+
+def test_nan_is_found_in_any_block_and_thread(tiny_blocks):
+    x = np.zeros((40, 6))
+    x[33, 4] = np.nan
+    with pytest.raises(ValueError, match=r"NaN.*\(33, 4\)"):
+        celib.cross_entropy(x, np.zeros(40, dtype=int))
+    x[33, 4] = np.inf
+    with pytest.raises(ValueError, match=r"\+inf"):
+        celib.cross_entropy_grad(x, np.zeros(40, dtype=int))
+
+
+@pytest.mark.parametrize("scale", [1.0, 60.0])
+def test_blocked_dfl_matches_the_formula(tiny_blocks, scale):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((41, 9)) * scale
+    y = rng.uniform(0, 8, size=41)
+    y[:3] = [0.0, 8.0, 3.0]
+    logp = x - x.max(axis=1, keepdims=True)
+    logp -= np.log(np.exp(logp).sum(axis=1, keepdims=True))
+    th = celib.two_hot(y, 9)
+    expected = -(th * logp).sum(axis=1)
+    w = rng.uniform(0.5, 2, size=41)
+    np.testing.assert_allclose(celib.distribution_focal_loss(x, y, reduction="none"), expected, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(celib.distribution_focal_loss(x, y, weight=w), (w * expected).mean(), rtol=1e-10)
+    np.testing.assert_allclose(
+        celib.distribution_focal_loss_grad(x, y, weight=w, reduction="sum"), w[:, None] * (np.exp(logp) - th), rtol=1e-10, atol=1e-12
+    )
+
+
+def test_blocked_bce_with_logits_matches_the_formula(tiny_blocks):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(1001) * 20
+    y = rng.uniform(size=1001)
+    pw = 2.5
+    # the textbook logit form, exact in float64 for |x| < 700
+    expected = (1 - y) * x + (1 + (pw - 1) * y) * np.log1p(np.exp(-x))
+    got = celib.binary_cross_entropy_with_logits(x, y, pos_weight=[pw], reduction="none")
+    np.testing.assert_allclose(got, expected, rtol=1e-9)
+    np.testing.assert_allclose(celib.binary_cross_entropy_with_logits(x, y, pos_weight=[pw]), expected.mean(), rtol=1e-9)
+
+
+def test_the_real_threaded_path_on_a_large_input():
+    """Default settings: an input large enough to be split across threads."""
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((5000, 300)).astype(np.float32)
+    t = rng.integers(0, 300, 5000)
+    loss, grad, denom = reference_ce(x, t)
+    np.testing.assert_allclose(celib.cross_entropy(x, t), loss.mean(), rtol=1e-5)
+    np.testing.assert_allclose(celib.cross_entropy_grad(x, t), grad / denom, rtol=1e-4, atol=1e-9)
+    first = celib.cross_entropy(x, t)
+    assert all(celib.cross_entropy(x, t) == first for _ in range(3)), "results must not depend on thread timing"
