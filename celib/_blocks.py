@@ -79,6 +79,12 @@ def row_max(xb: np.ndarray) -> np.ndarray:
     return m
 
 
+def gather(block: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``block[i, cols[i]]`` for every row, by one flat ``take`` (several times faster
+    than fancy indexing with two index arrays)."""
+    return np.take(block.reshape(-1), np.arange(len(cols)) * block.shape[1] + cols)
+
+
 def block_exp(xb: np.ndarray, e: np.ndarray, ones: np.ndarray, picked=()):
     """Exponentiate a block of logits into ``e``; return the row sums and the shift.
 
@@ -89,22 +95,26 @@ def block_exp(xb: np.ndarray, e: np.ndarray, ones: np.ndarray, picked=()):
     ``s / e_picked`` is finite (shift None). Otherwise the block is
     redone in the classic stable form ``e = exp(x - m)``, ``m`` each row's maximum (shift
     ``m``). Raises :class:`NonFiniteRow` for NaN, +inf or an all -inf row.
+
+    Returns ``(s, shift, terms)``: ``terms`` holds ``e[i, k[i]]`` for each ``k`` in
+    ``picked`` when there is no shift, and is empty otherwise.
     """
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         np.exp(xb, out=e)
         s = e @ ones
         ok = np.isfinite(s).all() and s.min(initial=np.inf) >= MIN_ROW_SUM
-        rows = np.arange(len(s))
+        terms = []
         for k in picked:
             if not ok:
                 break
-            term = e[rows, k]
+            term = gather(e, k)
             ok = term.min(initial=np.inf) >= MIN_TERM and bool((term * MAX_RATIO >= s).all())
+            terms.append(term)
     if ok:
-        return s, None
+        return s, None, terms
     m = row_max(xb)
     if not np.isfinite(m).all():
         raise NonFiniteRow
     np.subtract(xb, m[:, None], out=e)
     np.exp(e, out=e)
-    return e @ ones, m
+    return e @ ones, m, []

@@ -39,7 +39,7 @@ def _same_shape_target(target, x: np.ndarray, name: str) -> np.ndarray:
         raise TypeError(f"target must be an array of real numbers, got dtype {t.dtype}")
     if t.shape != x.shape:
         raise ValueError(f"target must have the shape of {name} {x.shape}, got shape {t.shape}")
-    t = t.astype(x.dtype)
+    t = t.astype(x.dtype, copy=False)  # read only: no copy needed
     check_finite(t, "target")
     check_unit_interval(t, "target")
     return t
@@ -168,8 +168,11 @@ def _bce_logits_pass(x, t, w, pw, loss_out) -> float:
         np.abs(xb, out=sp)
         np.negative(sp, out=sp)
         np.exp(sp, out=sp)
-        np.log1p(sp, out=sp)
-        sp += np.maximum(xb, 0) - xb  # max(-x, 0) = max(x, 0) - x
+        np.log1p(sp, out=sp)  # log(1 + e^-|x|)
+        if pw_at is None and w_at is None and loss_out is None:
+            # sum of softplus(x) - y x, the y x part as one dot product
+            return float(sp.sum(dtype=np.float64) + np.maximum(xb, 0).sum(dtype=np.float64) - float(tb @ xb))
+        sp += np.maximum(xb, 0) - xb  # softplus(-x) = max(-x, 0) + log(1 + e^-|x|)
         if pw_at is not None:
             sp *= 1 + (pw_at(start, stop) - 1) * tb
         loss = sp + (1 - tb) * xb

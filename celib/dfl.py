@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._blocks import block_exp, run_in_row_blocks
+from ._blocks import block_exp, gather, run_in_row_blocks
 from ._validation import (
     broadcast_weight,
     check_finite,
@@ -41,7 +41,7 @@ def _bin_targets(target, n_bins: int, shape: tuple | None, dtype) -> np.ndarray:
             f"target must have shape {tuple(shape)} (the logits' shape without the bin axis), "
             f"got shape {t.shape}"
         )
-    t = t.astype(dtype)
+    t = t.astype(dtype, copy=False)
     check_finite(t, "target")
     bad = (t < 0) | (t > n_bins - 1)
     if bad.any():
@@ -125,13 +125,13 @@ def _dfl_pass(x2, t1, w1, *, loss_out=None, grad=None, grad_scale=1.0) -> float:
         left, right, w_left, w_right = _neighbours(tb, n_bins)
         wb = None if w1 is None else w1[start:stop]
         want_loss = grad is None
-        s, shift = block_exp(xb, e, ones, picked=(left, right) if want_loss else ())
+        s, shift, terms = block_exp(xb, e, ones, picked=(left, right) if want_loss else ())
         total = 0.0
         if want_loss:
             if shift is None:
-                loss = w_left * np.log(s / e[rows, left]) + w_right * np.log(s / e[rows, right])
+                loss = w_left * np.log(s / terms[0]) + w_right * np.log(s / terms[1])
             else:
-                loss = np.log(s) - (w_left * (xb[rows, left] - shift) + w_right * (xb[rows, right] - shift))
+                loss = np.log(s) - (w_left * (gather(xb, left) - shift) + w_right * (gather(xb, right) - shift))
             if wb is not None:
                 loss = wb * loss
             if loss_out is not None:
@@ -141,8 +141,9 @@ def _dfl_pass(x2, t1, w1, *, loss_out=None, grad=None, grad_scale=1.0) -> float:
             coef = grad_scale if wb is None else wb * grad_scale
             gb = grad[start:stop]
             np.multiply(e, (coef / s)[:, None], out=gb)
-            gb[rows, left] -= w_left * coef
-            gb[rows, right] -= w_right * coef
+            flat = gb.reshape(-1)
+            flat[rows * n_bins + left] -= w_left * coef
+            flat[rows * n_bins + right] -= w_right * coef
         return total
 
     return sum(run_in_row_blocks(n_rows, n_bins, x2.dtype, body))

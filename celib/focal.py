@@ -26,7 +26,7 @@ def _prepare(logits, target, reduction):
         raise TypeError(f"target must be an array of real numbers, got dtype {t.dtype}")
     if t.shape != x.shape:
         raise ValueError(f"target must have the shape of logits {x.shape}, got shape {t.shape}")
-    t = t.astype(x.dtype)
+    t = t.astype(x.dtype, copy=False)
     check_finite(t, "target")
     check_unit_interval(t, "target")
     return x, t, reduction, out_dtype

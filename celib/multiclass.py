@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._blocks import NonFiniteRow, block_exp, run_in_row_blocks
+from ._blocks import NonFiniteRow, block_exp, gather, run_in_row_blocks
 from ._validation import (
     _where,
     check_distribution,
@@ -158,14 +158,14 @@ def _index_target_pass(x2, t1, w, ignore_index, eps, *, loss_out=None, grad=None
             wt = w[ts] if valid is None else np.where(valid, w[ts], 0).astype(x2.dtype)
         else:
             wt = None if valid is None else valid.astype(x2.dtype)
-        s, shift = block_exp(xb, e, ones, picked=(ts,) if want_loss else ())
+        s, shift, terms = block_exp(xb, e, ones, picked=(ts,) if want_loss else ())
         count = float(stop - start if wt is None else wt.sum(dtype=np.float64))
         total = 0.0
         if want_loss:
             if shift is None:
-                nll = np.log(s / e[rows, ts])  # log(sum_c e^x_c / e^x_y): exact even when tiny
+                nll = np.log(s / terms[0])  # log(sum_c e^x_c / e^x_y): exact even when tiny
             else:
-                nll = np.log(s) - (xb[rows, ts] - shift)
+                nll = np.log(s) - (gather(xb, ts) - shift)
             loss = nll if wt is None else wt * nll
             if eps:
                 lse = np.log(s) if shift is None else np.log(s) + shift
@@ -181,7 +181,7 @@ def _index_target_pass(x2, t1, w, ignore_index, eps, *, loss_out=None, grad=None
             w_true = 1.0 if wt is None else wt
             a = ((1 - eps) * w_true + (eps / n_classes) * w_sum * (1.0 if valid is None else valid)) * grad_scale
             np.multiply(e, (a / s)[:, None], out=gb)  # a * softmax
-            gb[rows, ts] -= (1 - eps) * grad_scale * (np.ones(len(rows), x2.dtype) if wt is None else wt)
+            gb.reshape(-1)[rows * n_classes + ts] -= (1 - eps) * grad_scale * w_true
             if eps:
                 if valid is None:
                     gb -= (eps / n_classes * grad_scale) * w_vec
@@ -465,7 +465,7 @@ def _prepare_categorical(probs, target, reduction):
                 f"a floating-point target is a one-hot or probability vector and must have "
                 f"the shape of probs {p.shape}, got shape {t.shape}"
             )
-        t = t.astype(p.dtype)
+        t = t.astype(p.dtype, copy=False)
         check_no_nan(t, "target")
         check_distribution(t, "target", axis=axis)
         t_rows = _as_rows(t)

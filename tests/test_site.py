@@ -17,8 +17,6 @@ CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
 NOTEBOOKS = sorted(p for p in BOOK.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 CHAPTERS = [p for p in NOTEBOOKS if re.match(r"\d\d_", p.name)]
-# pages whose stored outputs are measurements, not re-run by nbval or the build
-MEASURED = [p for p in NOTEBOOKS if "performance" in p.name]
 
 
 def _toc_files(node) -> list[str]:
