@@ -9,15 +9,22 @@ from ._validation import warn_empty_mean
 
 def reduce_elementwise(loss: np.ndarray, reduction: str, out_dtype: np.dtype, func: str):
     """``none``: the array; ``sum``: its sum; ``mean``: the sum over the number of elements."""
+    total = loss.sum() if reduction != "none" else 0.0
+    return finish_reduction(total, loss.size, loss, reduction, out_dtype, func, "an empty input")
+
+
+def finish_reduction(total: float, denominator: float, per_item, reduction: str, out_dtype, func: str, why: str):
+    """Finish a reduction for a pass that computed the sum of the losses (and, for
+    ``none``, the per-item losses): the sum, the mean over ``denominator``, or the items.
+    A mean over a zero denominator is nan with a RuntimeWarning."""
     if reduction == "none":
-        return loss.astype(out_dtype, copy=False)
-    total = loss.sum()
+        return per_item.astype(out_dtype, copy=False)
     if reduction == "sum":
         return out_dtype.type(total)
-    if loss.size == 0:
-        warn_empty_mean(func, "an empty input", stacklevel=4)
+    if denominator == 0:
+        warn_empty_mean(func, why, stacklevel=4)
         return out_dtype.type(np.nan)
-    return out_dtype.type(total / loss.size)
+    return out_dtype.type(total / denominator)
 
 
 def scale_elementwise_grad(grad: np.ndarray, reduction: str, out_dtype: np.dtype) -> np.ndarray:

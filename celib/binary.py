@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._reduction import reduce_elementwise, scale_elementwise_grad
+from ._reduction import finish_reduction, reduce_elementwise, scale_elementwise_grad
 from ._blocks import run_in_row_blocks
 from ._validation import (
     broadcast_weight,
@@ -230,13 +230,7 @@ def binary_cross_entropy_with_logits(
     x, t, w, pw, reduction, out_dtype = _prepare_bce_logits(logits, target, weight, pos_weight, reduction)
     loss = np.empty(x.shape, x.dtype) if reduction == "none" else None
     total = _bce_logits_pass(x, t, w, pw, None if loss is None else loss.reshape(-1))
-    if reduction == "none":
-        return loss.astype(out_dtype, copy=False)
-    if reduction == "sum":
-        return out_dtype.type(total)
-    if x.size == 0:
-        return reduce_elementwise(np.empty(0, x.dtype), reduction, out_dtype, "binary_cross_entropy_with_logits")
-    return out_dtype.type(total / x.size)
+    return finish_reduction(total, x.size, loss, reduction, out_dtype, "binary_cross_entropy_with_logits", "an empty input")
 
 
 def binary_cross_entropy_with_logits_grad(

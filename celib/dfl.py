@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._reduction import finish_reduction
 from ._blocks import block_exp, gather, run_in_row_blocks
 from ._validation import (
     broadcast_weight,
@@ -20,7 +21,6 @@ from ._validation import (
     check_int,
     check_reduction,
     float_array,
-    warn_empty_mean,
 )
 
 __all__ = ["distribution_focal_loss", "distribution_focal_loss_grad", "two_hot", "dfl_decode"]
@@ -201,14 +201,7 @@ def distribution_focal_loss(logits, target, *, weight=None, reduction: str = "me
     x, t, w, reduction, out_dtype, n_bins = _prepare_dfl(logits, target, weight, reduction)
     loss = np.empty(t.shape, x.dtype) if reduction == "none" else None
     total = _run_dfl_pass(x, t, w, loss_out=None if loss is None else loss.reshape(-1))
-    if reduction == "none":
-        return loss.astype(out_dtype, copy=False)
-    if reduction == "sum":
-        return out_dtype.type(total)
-    if t.size == 0:
-        warn_empty_mean("distribution_focal_loss", "no targets")
-        return out_dtype.type(np.nan)
-    return out_dtype.type(total / t.size)
+    return finish_reduction(total, t.size, loss, reduction, out_dtype, "distribution_focal_loss", "no targets")
 
 
 def distribution_focal_loss_grad(logits, target, *, weight=None, reduction: str = "mean") -> np.ndarray:

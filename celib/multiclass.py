@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._reduction import finish_reduction
 from ._blocks import NonFiniteRow, block_exp, gather, run_in_row_blocks
 from ._validation import (
     _where,
@@ -70,15 +71,8 @@ def _from_rows(rows: np.ndarray, like: np.ndarray) -> np.ndarray:
 
 
 def _reduce(loss: np.ndarray, reduction: str, denominator, batch_shape, out_dtype, func, why):
-    if reduction == "none":
-        return loss.reshape(batch_shape).astype(out_dtype, copy=False)
-    total = loss.sum(dtype=np.float64 if loss.dtype == np.float64 else None)
-    if reduction == "sum":
-        return out_dtype.type(total)
-    if denominator == 0:
-        warn_empty_mean(func, why, stacklevel=4)
-        return out_dtype.type(np.nan)
-    return out_dtype.type(total / denominator)
+    total = loss.sum(dtype=np.float64) if reduction != "none" else 0.0
+    return finish_reduction(total, denominator, loss.reshape(batch_shape), reduction, out_dtype, func, why)
 
 
 # ---------------------------------------------------------------------------------------
@@ -302,16 +296,11 @@ def cross_entropy(
     if probs:
         loss, _ = _prob_target_terms(x2, _as_rows(t), w, eps)
         return _reduce(loss, reduction, loss.size, batch_shape, out_dtype, "cross_entropy", "no samples")
-    loss = np.empty(x2.shape[0], x.dtype) if reduction == "none" else None
-    total, denominator = _run_index_pass(x, x2, t.reshape(-1), w, ignore_index, eps, loss_out=loss)
-    if reduction == "none":
-        return loss.reshape(batch_shape).astype(out_dtype, copy=False)
-    if reduction == "sum":
-        return out_dtype.type(total)
-    if denominator == 0:
-        warn_empty_mean("cross_entropy", _NO_TARGETS)
-        return out_dtype.type(np.nan)
-    return out_dtype.type(total / denominator)
+    loss = np.empty(batch_shape, x.dtype) if reduction == "none" else None
+    total, denominator = _run_index_pass(
+        x, x2, t.reshape(-1), w, ignore_index, eps, loss_out=None if loss is None else loss.reshape(-1)
+    )
+    return finish_reduction(total, denominator, loss, reduction, out_dtype, "cross_entropy", _NO_TARGETS)
 
 
 def cross_entropy_grad(
