@@ -191,3 +191,21 @@ def test_exercise_solutions_are_hidden_by_default(built_site):
     html = (built_site / "book" / "01_binary_cross_entropy.html").read_text()
     assert html.count('class="solution') >= 1
     assert re.search(r'<details class="[^"]*solution[^"]*dropdown', html) or re.search(r'class="[^"]*solution[^"]*dropdown', html)
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_figures_use_the_course_palette(nb):
+    """Colours are set once for the book (celib.MPLSTYLE: Okabe-Ito colours, each with its
+    own line style, distinguishable in greyscale and by colour-blind readers)."""
+    cells = _cells(nb)
+    has_figure = any("image/png" in o.get("data", {}) for c in cells if c["cell_type"] == "code" for o in c.get("outputs", []))
+    code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    if has_figure:
+        assert "plt.style.use(celib.MPLSTYLE)" in code
+    assert not re.search(r"color\s*=\s*['\"]#?[0-9a-fA-F]{6}['\"]|color\s*=\s*['\"](red|green|blue)['\"]", code), "colours come from the style"
+
+
+def test_the_palette_is_colour_blind_safe():
+    style = (ROOT / "celib" / "course.mplstyle").read_text()
+    okabe_ito = ["0072B2", "D55E00", "009E73", "CC79A7", "E69F00", "56B4E9"]
+    assert all(c in style for c in okabe_ito) and "linestyle" in style
