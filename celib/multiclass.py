@@ -99,10 +99,11 @@ def _prepare_ce(logits, target, weight, ignore_index, reduction, label_smoothing
                 f"a floating-point target holds class probabilities and must have the logits' "
                 f"shape {x.shape}, got shape {t.shape}; for class indices use an integer array"
             )
-        if ignore_index >= 0:
+        if ignore_index != -100:
             raise ValueError(
-                f"ignore_index={ignore_index} cannot be used with probability targets "
-                "(PyTorch: 'ignore_index is not supported for floating point target')"
+                f"ignore_index={ignore_index} cannot be used with probability targets: "
+                "there are no class indices to ignore (PyTorch raises for ignore_index >= 0 "
+                "and silently ignores a negative one)"
             )
         t = t.astype(x.dtype, copy=False)
         check_no_nan(t, "target")
@@ -266,7 +267,8 @@ def cross_entropy(
     -----
     Same semantics as ``torch.nn.functional.cross_entropy``. Differences: bad input
     raises ``ValueError``/``TypeError`` (PyTorch accepts negative weights, target
-    rows that are not distributions, and NaN); when every target is ignored,
+    rows that are not distributions, NaN, and a negative non-default ``ignore_index``
+    with probability targets); when every target is ignored,
     ``reduction="mean"`` returns nan *with a RuntimeWarning* (PyTorch: a silent nan).
 
     Examples

@@ -39,6 +39,8 @@ BAD = [
     (lambda: celib.cross_entropy(X, np.array([[0.5, 0.6, 0.0], [1.0, 0.0, 0.0]])), ValueError, ["target", "sums to", "1.1"]),
     (lambda: celib.cross_entropy(X, np.array([[1.5, -0.5, 0.0], [1.0, 0.0, 0.0]])), ValueError, ["target", "[0, 1]", "1.5"]),
     (lambda: celib.cross_entropy(X, P, ignore_index=1), ValueError, ["ignore_index=1", "probability"]),
+    (lambda: celib.cross_entropy(X, P, ignore_index=-1), ValueError, ["ignore_index=-1", "probability"]),
+    (lambda: celib.cross_entropy_grad(X, P, ignore_index=0), ValueError, ["ignore_index=0", "probability"]),
     (lambda: celib.cross_entropy(X, np.where(np.isnan(NAN_X), np.nan, P)), ValueError, ["target", "NaN"]),
     (lambda: celib.cross_entropy_grad(X, np.array([5, 0])), ValueError, ["target", "5"]),
     (lambda: celib.nll_loss(np.log(P), np.array([0, 3])), ValueError, ["target", "3"]),
