@@ -135,28 +135,38 @@ def bench_cross_entropy(shape, dtype, rounds) -> dict:
     return row
 
 
+def against_torch(loss: str, x: np.ndarray, celib_call, torch_call, rounds) -> dict:
+    """One row: celib's ``celib_call()`` against ``torch_call()`` (None without PyTorch)."""
+    contenders = {"celib": celib_call}
+    if torch_call is not None:
+        contenders["torch"] = torch_call
+    t = interleaved(contenders, rounds)
+    row = {"loss": loss, "shape": list(x.shape), "celib ms": t["celib"] * 1e3}
+    if "torch" in t:
+        row["torch ms"] = t["torch"] * 1e3
+        row["ratio"] = t["celib"] / t["torch"]
+    row["peak extra memory / input"] = peak_extra_memory(celib_call) / x.nbytes
+    return row
+
+
 def bench_bce(n, rounds) -> dict:
     rng = np.random.default_rng(1)
     x = rng.standard_normal(n, dtype=np.float32)
     y = (rng.uniform(size=n) < 0.3).astype(np.float32)
-    contenders = {"celib": lambda: celib.binary_cross_entropy_with_logits(x, y)}
+    torch_call = None
     if torch is not None:
         xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-        contenders["torch"] = lambda: F.binary_cross_entropy_with_logits(xt, yt)
-    t = interleaved(contenders, rounds)
-    row = {"loss": "binary_cross_entropy_with_logits", "shape": [n], "celib ms": t["celib"] * 1e3}
-    if "torch" in t:
-        row["torch ms"] = t["torch"] * 1e3
-        row["ratio"] = t["celib"] / t["torch"]
-    row["peak extra memory / input"] = peak_extra_memory(lambda: celib.binary_cross_entropy_with_logits(x, y)) / x.nbytes
-    return row
+        torch_call = lambda: F.binary_cross_entropy_with_logits(xt, yt)  # noqa: E731
+    return against_torch(
+        "binary_cross_entropy_with_logits", x, lambda: celib.binary_cross_entropy_with_logits(x, y), torch_call, rounds
+    )
 
 
 def bench_dfl(n, n_bins, rounds) -> dict:
     rng = np.random.default_rng(2)
     x = rng.standard_normal((n, n_bins), dtype=np.float32)
     y = rng.uniform(0, n_bins - 1 - 0.01, size=n).astype(np.float32)
-    contenders = {"celib": lambda: celib.distribution_focal_loss(x, y)}
+    torch_call = None
     if torch is not None:
         xt, yt = torch.from_numpy(x), torch.from_numpy(y)
 
@@ -168,14 +178,8 @@ def bench_dfl(n, n_bins, rounds) -> dict:
             ) * (yt - left.float())
             return loss.mean()
 
-        contenders["torch"] = mmdet_dfl
-    t = interleaved(contenders, rounds)
-    row = {"loss": "distribution_focal_loss", "shape": [n, n_bins], "celib ms": t["celib"] * 1e3}
-    if "torch" in t:
-        row["torch ms"] = t["torch"] * 1e3
-        row["ratio"] = t["celib"] / t["torch"]
-    row["peak extra memory / input"] = peak_extra_memory(lambda: celib.distribution_focal_loss(x, y)) / x.nbytes
-    return row
+        torch_call = mmdet_dfl
+    return against_torch("distribution_focal_loss", x, lambda: celib.distribution_focal_loss(x, y), torch_call, rounds)
 
 
 def table(rows, columns) -> str:

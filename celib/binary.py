@@ -11,6 +11,7 @@ import numpy as np
 
 from ._reduction import finish_reduction, reduce_elementwise, scale_elementwise_grad
 from ._blocks import run_in_row_blocks
+from .activations import sigmoid
 from ._validation import (
     broadcast_weight,
     check_finite,
@@ -141,6 +142,11 @@ def _prepare_bce_logits(logits, target, weight, pos_weight, reduction):
     return x, t, w, pw, reduction, out_dtype
 
 
+def bce_with_logits_elements(x: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Element-wise ``(1 - y) x + log(1 + e^-x)``: binary cross-entropy with logits, unweighted."""
+    return (1 - t) * x + np.logaddexp(0, -x)
+
+
 def _flat_weight(w: np.ndarray | None, shape: tuple):
     """A way to slice a broadcast weight by flat element index, without copying if possible."""
     if w is None:
@@ -257,9 +263,7 @@ def binary_cross_entropy_with_logits_grad(
     [-0.5    -0.1192]
     """
     x, t, w, pw, reduction, out_dtype = _prepare_bce_logits(logits, target, weight, pos_weight, reduction)
-    # 1 - sigma(x) = sigma(-x), computed without cancellation
-    e = np.exp(-np.abs(x))
-    sig_neg = np.where(x >= 0, e / (1 + e), 1 / (1 + e))
+    sig_neg = sigmoid(-x)  # 1 - sigma(x), without cancellation
     log_weight = 1 if pw is None else 1 + (pw - 1) * t
     grad = (1 - t) - log_weight * sig_neg
     if w is not None:

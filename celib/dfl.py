@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .activations import softmax
 from ._reduction import finish_reduction
 from ._blocks import block_exp, gather, run_in_row_blocks
 from ._validation import (
@@ -101,11 +102,6 @@ def _prepare_dfl(logits, target, weight, reduction):
     t = _bin_targets(target, n_bins, x.shape[:-1], x.dtype)
     w = broadcast_weight(weight, t.shape, x.dtype)
     return x, t, w, reduction, out_dtype, n_bins
-
-
-def _log_softmax_last(x: np.ndarray) -> np.ndarray:
-    shifted = x - x.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 def _dfl_pass(x2, t1, w1, *, loss_out=None, grad=None, grad_scale=1.0) -> float:
@@ -259,5 +255,5 @@ def dfl_decode(logits) -> np.ndarray:
     if x.ndim == 0:
         raise ValueError("logits must have a last axis of bins, got a scalar")
     n_bins = _check_n_bins(x.shape[-1], "logits")
-    probs = np.exp(_log_softmax_last(x))
+    probs = softmax(x, axis=-1)
     return (probs @ np.arange(n_bins, dtype=x.dtype)).astype(out_dtype, copy=False)

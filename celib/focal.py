@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .activations import sigmoid
+from .binary import bce_with_logits_elements as _bce_elements
 from ._reduction import reduce_elementwise, scale_elementwise_grad
 from ._validation import check_finite, check_real, check_reduction, check_unit_interval, float_array
 
@@ -30,19 +32,6 @@ def _prepare(logits, target, reduction):
     check_finite(t, "target")
     check_unit_interval(t, "target")
     return x, t, reduction, out_dtype
-
-
-def _sigmoid_pair(x: np.ndarray):
-    """:math:`\\sigma(x)` and :math:`1 - \\sigma(x) = \\sigma(-x)`, both without cancellation."""
-    e = np.exp(-np.abs(x))
-    big = 1 / (1 + e)
-    small = e / (1 + e)
-    return np.where(x >= 0, big, small), np.where(x >= 0, small, big)
-
-
-def _bce(x, t):
-    """Element-wise binary cross-entropy with logits (stable)."""
-    return (1 - t) * x + np.logaddexp(0, -x)
 
 
 def _check_alpha(alpha):
@@ -106,10 +95,10 @@ def sigmoid_focal_loss(
     x, t, reduction, out_dtype = _prepare(logits, target, reduction)
     alpha = _check_alpha(alpha)
     gamma = check_real(gamma, "gamma", 0.0, np.inf)
-    p, q = _sigmoid_pair(x)
+    p, q = sigmoid(x), sigmoid(-x)
     one_minus_pt = q * t + p * (1 - t)
     modulating, _ = _powers(one_minus_pt, gamma)
-    loss = _bce(x, t) * modulating
+    loss = _bce_elements(x, t) * modulating
     if alpha is not None:
         loss = (alpha * t + (1 - alpha) * (1 - t)) * loss
     return reduce_elementwise(loss, reduction, out_dtype, "sigmoid_focal_loss")
@@ -146,10 +135,10 @@ def sigmoid_focal_loss_grad(
     x, t, reduction, out_dtype = _prepare(logits, target, reduction)
     alpha = _check_alpha(alpha)
     gamma = check_real(gamma, "gamma", 0.0, np.inf)
-    p, q = _sigmoid_pair(x)
+    p, q = sigmoid(x), sigmoid(-x)
     one_minus_pt = q * t + p * (1 - t)
     modulating, d_modulating = _powers(one_minus_pt, gamma)
-    grad = modulating * (p - t) + d_modulating * (1 - 2 * t) * p * q * _bce(x, t)
+    grad = modulating * (p - t) + d_modulating * (1 - 2 * t) * p * q * _bce_elements(x, t)
     if alpha is not None:
         grad = (alpha * t + (1 - alpha) * (1 - t)) * grad
     return scale_elementwise_grad(grad, reduction, out_dtype)
@@ -192,9 +181,9 @@ def quality_focal_loss(logits, target, *, beta: float = 2.0, reduction: str = "m
     """
     x, t, reduction, out_dtype = _prepare(logits, target, reduction)
     beta = check_real(beta, "beta", 0.0, np.inf)
-    p, _ = _sigmoid_pair(x)
+    p = sigmoid(x)
     scale, _ = _powers(np.abs(t - p), beta)
-    return reduce_elementwise(_bce(x, t) * scale, reduction, out_dtype, "quality_focal_loss")
+    return reduce_elementwise(_bce_elements(x, t) * scale, reduction, out_dtype, "quality_focal_loss")
 
 
 def quality_focal_loss_grad(logits, target, *, beta: float = 2.0, reduction: str = "mean") -> np.ndarray:
@@ -222,8 +211,8 @@ def quality_focal_loss_grad(logits, target, *, beta: float = 2.0, reduction: str
     """
     x, t, reduction, out_dtype = _prepare(logits, target, reduction)
     beta = check_real(beta, "beta", 0.0, np.inf)
-    p, q = _sigmoid_pair(x)
+    p, q = sigmoid(x), sigmoid(-x)
     diff = p - t
     scale, d_scale = _powers(np.abs(diff), beta)
-    grad = scale * diff + d_scale * np.sign(diff) * p * q * _bce(x, t)
+    grad = scale * diff + d_scale * np.sign(diff) * p * q * _bce_elements(x, t)
     return scale_elementwise_grad(grad, reduction, out_dtype)
