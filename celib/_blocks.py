@@ -2,14 +2,21 @@
 
 A ``(M, C)`` array of logits is processed a block of rows at a time, so that each block's
 temporaries (one reused buffer) stay in the CPU cache and the extra memory stays small
-whatever ``M`` is. Large inputs are split into one contiguous run of blocks per thread;
-NumPy releases the GIL inside its loops, so the threads run in parallel. Results come
-back in block order, so every sum is the same whatever the number of threads.
-The appendix "How fast is celib?" explains why this is fast.
+whatever ``M`` is. Large inputs are shared between threads, which take the next block
+as soon as they finish one (so a slow core does not hold the others up); NumPy releases
+the GIL inside its loops, so the threads run in parallel. Each block's result is kept at
+the block's index and combined in block order, so every sum is the same whatever the
+number of threads. The appendix "How fast is celib?" explains why this is fast.
+
+The softmax kernels first try ``e = exp(x)`` with no shift, which saves the pass that
+finds each row's maximum, and check cheaply afterwards that nothing overflowed or lost
+its digits; a block that fails the check is redone in the classic stable form
+``exp(x - max)``.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,15 +26,13 @@ import numpy as np
 BLOCK_ELEMENTS = 1 << 17
 #: Inputs smaller than this run on one thread (thread start-up would cost more).
 PARALLEL_ELEMENTS = 1 << 20
-#: Threads for large inputs.
+#: Threads for large inputs (the calling thread is one of them).
 THREADS = max(1, min(os.cpu_count() or 1, 8))
-#: Without a shift, a row is accepted when its sum of exponentials is finite and above
-#: this (so its largest terms are normal floats with full precision) ...
-MIN_ROW_SUM = 1e-20
-#: ... and, where a single term is used on its own (the true class), that term is above
-#: this, and above the row sum over MAX_RATIO (so that sum / term stays finite).
-MIN_TERM = 1e-30
-MAX_RATIO = 1e30
+#: An unshifted exponential used on its own (the true class's ``e_y``, or a row sum that
+#: divides) must be at least this: then it is a normal float with all its digits, and
+#: the terms beside it that underflowed (each below 1e-37) change the sum by less than
+#: 1e-17 of itself per term.
+MIN_TERM = 1e-20
 
 _executor: ThreadPoolExecutor | None = None
 
@@ -36,35 +41,40 @@ class NonFiniteRow(Exception):
     """A row whose maximum is NaN, +inf or -inf: the caller reports it with context."""
 
 
-def run_in_row_blocks(n_rows: int, n_cols: int, dtype, body) -> list:
-    """Call ``body(start, stop, buffer)`` on consecutive blocks of rows; return the results in order.
+def run_in_row_blocks(n_rows: int, n_cols: int, dtype, body, n_buffers: int = 1) -> list:
+    """Call ``body(start, stop, *buffers)`` on consecutive blocks of rows; return the results in order.
 
-    ``buffer`` is a scratch array of shape ``(stop - start, n_cols)`` that the body may
-    overwrite; each thread allocates one and reuses it for all its blocks.
+    ``buffers`` are ``n_buffers`` scratch arrays of shape ``(stop - start, n_cols)`` that
+    the body may overwrite; each thread allocates them once and reuses them for all its
+    blocks. The body runs with NumPy's floating-point warnings off: the kernels check
+    their results instead.
     """
     global _executor
     rows = max(1, BLOCK_ELEMENTS // max(n_cols, 1))
-    starts = range(0, n_rows, rows)
+    n_blocks = -(-n_rows // rows)
+    results = [None] * n_blocks
+    next_block = itertools.count().__next__  # atomic under the GIL: each block is taken once
 
-    def run(block_ids) -> list:
-        buffer = np.empty((min(rows, n_rows), n_cols), dtype)
-        out = []
-        for i in block_ids:
-            start = starts[i]
-            stop = min(start + rows, n_rows)
-            out.append(body(start, stop, buffer[: stop - start]))
-        return out
+    def work() -> None:
+        buffers = [np.empty((min(rows, n_rows), n_cols), dtype) for _ in range(n_buffers)]
+        with np.errstate(all="ignore"):
+            while (i := next_block()) < n_blocks:
+                start = i * rows
+                stop = min(start + rows, n_rows)
+                results[i] = body(start, stop, *(b[: stop - start] for b in buffers))
 
-    n_threads = THREADS if n_rows * n_cols >= PARALLEL_ELEMENTS and len(starts) >= 2 else 1
-    if n_threads == 1:
-        return run(range(len(starts)))
+    n_threads = min(THREADS, n_blocks) if n_rows * n_cols >= PARALLEL_ELEMENTS else 1
+    if n_threads <= 1:
+        work()
+        return results
     if _executor is None:
         _executor = ThreadPoolExecutor(THREADS, thread_name_prefix="celib")
-    cuts = np.linspace(0, len(starts), min(n_threads, len(starts)) + 1).astype(int)
-    futures = [_executor.submit(run, range(a, b)) for a, b in zip(cuts[:-1], cuts[1:])]
-    results = []
-    for future in futures:
-        results.extend(future.result())
+    helpers = [_executor.submit(work) for _ in range(n_threads - 1)]
+    try:
+        work()
+    finally:
+        for helper in helpers:
+            helper.result()  # waits, and re-raises a helper's exception
     return results
 
 
@@ -79,42 +89,47 @@ def row_max(xb: np.ndarray) -> np.ndarray:
     return m
 
 
-def gather(block: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """``block[i, cols[i]]`` for every row, by one flat ``take`` (several times faster
-    than fancy indexing with two index arrays)."""
-    return np.take(block.reshape(-1), np.arange(len(cols)) * block.shape[1] + cols)
+def row_offsets(n_rows: int, n_cols: int) -> np.ndarray:
+    """``i * n_cols`` for each row of a block: add a column index to get a flat index."""
+    return np.arange(min(n_rows, max(1, BLOCK_ELEMENTS // max(n_cols, 1)))) * n_cols
 
 
-def block_exp(xb: np.ndarray, e: np.ndarray, ones: np.ndarray, picked=()):
-    """Exponentiate a block of logits into ``e``; return the row sums and the shift.
+def take(block: np.ndarray, flat_index: np.ndarray) -> np.ndarray:
+    """``block[i, k[i]]`` for flat indices ``i * C + k[i]``: one ``take``, several times
+    faster than fancy indexing with two index arrays."""
+    return np.take(block.reshape(-1), flat_index)
 
-    First ``e = exp(x)`` with no shift, which saves the pass that finds each row's
-    maximum; the result is kept if every row sum is finite and at least ``MIN_ROW_SUM``,
-    and, for each index array ``k`` in ``picked``, every ``e[i, k[i]]`` at least ``MIN_TERM`` and
-    ``s[i] / MAX_RATIO``: then nothing overflowed, nothing that matters underflowed, and
-    ``s / e_picked`` is finite (shift None). Otherwise the block is
-    redone in the classic stable form ``e = exp(x - m)``, ``m`` each row's maximum (shift
-    ``m``). Raises :class:`NonFiniteRow` for NaN, +inf or an all -inf row.
 
-    Returns ``(s, shift, terms)``: ``terms`` holds ``e[i, k[i]]`` for each ``k`` in
-    ``picked`` when there is no shift, and is empty otherwise.
+def exp_rows(xb: np.ndarray, e: np.ndarray, ones: np.ndarray) -> np.ndarray:
+    """``e = exp(x)`` with no shift; returns the row sums (``inf`` where one overflowed)."""
+    np.exp(xb, out=e)
+    return e @ ones
+
+
+def exp_rows_shifted(xb: np.ndarray, e: np.ndarray, ones: np.ndarray):
+    """``e = exp(x - m)``, ``m`` each row's maximum; returns the row sums and ``m``.
+
+    Raises :class:`NonFiniteRow` for a row with NaN or +inf, or all -inf.
     """
-    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        np.exp(xb, out=e)
-        s = e @ ones
-        ok = np.isfinite(s).all() and s.min(initial=np.inf) >= MIN_ROW_SUM
-        terms = []
-        for k in picked:
-            if not ok:
-                break
-            term = gather(e, k)
-            ok = term.min(initial=np.inf) >= MIN_TERM and bool((term * MAX_RATIO >= s).all())
-            terms.append(term)
-    if ok:
-        return s, None, terms
     m = row_max(xb)
     if not np.isfinite(m).all():
         raise NonFiniteRow
     np.subtract(xb, m[:, None], out=e)
     np.exp(e, out=e)
-    return e @ ones, m, []
+    return e @ ones, m
+
+
+def sums_are_safe(s: np.ndarray) -> bool:
+    """Unshifted row sums that can divide: all finite and at least ``MIN_TERM`` (NaN fails)."""
+    return bool(s.min(initial=np.inf) >= MIN_TERM and s.max(initial=0.0) < np.inf)
+
+
+def neg_log_prob(e: np.ndarray, s: np.ndarray, flat_index: np.ndarray):
+    """``-log p = log(s / e_k)`` for the picked terms of an unshifted block, or None when a
+    picked ``e_k`` is below ``MIN_TERM``. Kept in this form because it is exact even when
+    the loss is tiny; an overflowed ``s`` gives ``inf`` (the caller checks its sum)."""
+    picked = take(e, flat_index)
+    if not picked.min(initial=np.inf) >= MIN_TERM:
+        return None
+    np.divide(s, picked, out=picked)
+    return np.log(picked, out=picked)

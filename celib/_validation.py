@@ -84,12 +84,13 @@ def check_finite(arr: np.ndarray, name: str) -> None:
 
 
 def check_unit_interval(arr: np.ndarray, name: str) -> None:
-    """Values must lie in [0, 1] (probabilities)."""
+    """Values must lie in [0, 1] (probabilities); NaN and infinities are refused first."""
     if arr.size == 0:
         return
     lo, hi = _extremes(arr)
     if lo >= 0 and hi <= 1:
-        return
+        return  # which also means finite
+    check_finite(arr, name)
     bad = (arr < 0) | (arr > 1)
     if bad.any():
         value = arr[np.unravel_index(int(np.flatnonzero(bad.ravel())[0]), arr.shape)]

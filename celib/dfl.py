@@ -15,7 +15,7 @@ import numpy as np
 
 from .activations import softmax
 from ._reduction import finish_reduction
-from ._blocks import block_exp, gather, run_in_row_blocks
+from ._blocks import exp_rows, exp_rows_shifted, neg_log_prob, row_offsets, run_in_row_blocks, sums_are_safe, take
 from ._validation import (
     broadcast_weight,
     check_finite,
@@ -107,42 +107,52 @@ def _prepare_dfl(logits, target, weight, reduction):
 def _dfl_pass(x2, t1, w1, *, loss_out=None, grad=None, grad_scale=1.0) -> float:
     """One blocked pass over (M, n_bins) logits: per-row losses and/or the gradient.
 
-    Per block: ``e = exp(x)`` (or ``exp(x - m)``) and row sums ``s``; the loss is
-    ``w_l log(s / e_l) + w_r log(s / e_r)`` (with a shift, ``log s - w_l (x_l - m) -
-    w_r (x_r - m)``), and the gradient ``weight * (e / s - two_hot)``. Returns the sum
-    of the (weighted) losses.
+    Per block: ``e = exp(x)`` and row sums ``s`` (shifted by each row's maximum only if
+    needed); the loss is ``w_l log(s / e_l) + w_r log(s / e_r)`` (with a shift,
+    ``log s - w_l (x_l - m) - w_r (x_r - m)``), and the gradient
+    ``weight * (e / s - two_hot)``. Returns the sum of the (weighted) losses.
     """
     n_rows, n_bins = x2.shape
     ones = np.ones(n_bins, x2.dtype)
+    offsets = row_offsets(n_rows, n_bins)
 
-    def body(start, stop, e):
-        xb, tb = x2[start:stop], t1[start:stop]
-        rows = np.arange(stop - start)
-        left, right, w_left, w_right = _neighbours(tb, n_bins)
-        wb = None if w1 is None else w1[start:stop]
-        want_loss = grad is None
-        s, shift, terms = block_exp(xb, e, ones, picked=(left, right) if want_loss else ())
-        total = 0.0
-        if want_loss:
-            if shift is None:
-                loss = w_left * np.log(s / terms[0]) + w_right * np.log(s / terms[1])
-            else:
-                loss = np.log(s) - (w_left * (gather(xb, left) - shift) + w_right * (gather(xb, right) - shift))
-            if wb is not None:
-                loss = wb * loss
-            if loss_out is not None:
-                loss_out[start:stop] = loss
-            total = float(loss.sum(dtype=np.float64))
-        else:
-            coef = grad_scale if wb is None else wb * grad_scale
-            gb = grad[start:stop]
-            np.multiply(e, (coef / s)[:, None], out=gb)
-            flat = gb.reshape(-1)
-            flat[rows * n_bins + left] -= w_left * coef
-            flat[rows * n_bins + right] -= w_right * coef
-        return total
+    def neighbours(start, stop):
+        left, right, w_left, w_right = _neighbours(t1[start:stop], n_bins)
+        base = offsets[: stop - start]
+        return base + left, base + right, w_left, w_right
 
-    return sum(run_in_row_blocks(n_rows, n_bins, x2.dtype, body))
+    def loss_body(start, stop, e):
+        xb = x2[start:stop]
+        left, right, w_left, w_right = neighbours(start, stop)
+        s = exp_rows(xb, e, ones)
+        nll_left = neg_log_prob(e, s, left)
+        nll_right = None if nll_left is None else neg_log_prob(e, s, right)
+        if nll_right is not None:
+            loss = w_left * nll_left + w_right * nll_right
+        if nll_right is None or not np.isfinite(loss.sum(dtype=np.float64)):  # shift, redo
+            s, shift = exp_rows_shifted(xb, e, ones)
+            loss = np.log(s) - (w_left * (take(xb, left) - shift) + w_right * (take(xb, right) - shift))
+        if w1 is not None:
+            loss = w1[start:stop] * loss
+        if loss_out is not None:
+            loss_out[start:stop] = loss
+        return float(loss.sum(dtype=np.float64))
+
+    def grad_body(start, stop, e):
+        xb = x2[start:stop]
+        left, right, w_left, w_right = neighbours(start, stop)
+        s = exp_rows(xb, e, ones)
+        if not sums_are_safe(s):
+            s, _ = exp_rows_shifted(xb, e, ones)
+        coef = grad_scale if w1 is None else w1[start:stop] * grad_scale
+        gb = grad[start:stop]
+        np.multiply(e, (coef / s)[:, None], out=gb)
+        flat = gb.reshape(-1)
+        flat[left] -= w_left * coef
+        flat[right] -= w_right * coef
+        return 0.0
+
+    return sum(run_in_row_blocks(n_rows, n_bins, x2.dtype, loss_body if grad is None else grad_body))
 
 
 def _run_dfl_pass(x, t, w, **kwargs) -> float:

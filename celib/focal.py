@@ -29,8 +29,7 @@ def _prepare(logits, target, reduction):
     if t.shape != x.shape:
         raise ValueError(f"target must have the shape of logits {x.shape}, got shape {t.shape}")
     t = t.astype(x.dtype, copy=False)
-    check_finite(t, "target")
-    check_unit_interval(t, "target")
+    check_unit_interval(t, "target")  # also refuses NaN and infinities
     return x, t, reduction, out_dtype
 
 

@@ -13,7 +13,16 @@ from __future__ import annotations
 import numpy as np
 
 from ._reduction import finish_reduction
-from ._blocks import NonFiniteRow, block_exp, gather, run_in_row_blocks
+from ._blocks import (
+    NonFiniteRow,
+    exp_rows,
+    exp_rows_shifted,
+    neg_log_prob,
+    row_offsets,
+    run_in_row_blocks,
+    sums_are_safe,
+    take,
+)
 from ._validation import (
     _where,
     check_distribution,
@@ -131,60 +140,83 @@ def _raise_non_finite(x: np.ndarray) -> None:
 def _index_target_pass(x2, t1, w, ignore_index, eps, *, loss_out=None, grad=None, grad_scale=1.0):
     """One pass over the rows, in blocks, for class-index targets.
 
-    Per block: ``e = exp(x)`` (or ``exp(x - m)``), the row sums ``s``, then
-    ``-log p_y = log(s / e_y)``. Writes the per-row losses into ``loss_out`` if given, and
-    the gradient ``scale * [a p - (1-eps) w_y e_y - (eps/C) w]`` into ``grad`` if given,
-    where ``a = (1-eps) w_y + (eps/C) sum(w)``. Returns ``(sum of losses, sum of the
-    target weights that count)``.
+    Per block: ``e = exp(x)`` and the row sums ``s`` (shifted by each row's maximum only
+    if needed), then ``-log p_y = log(s / e_y)``. Writes the per-row losses into
+    ``loss_out`` if given, and the gradient ``scale * [a p - (1-eps) w_y e_y - (eps/C) w]``
+    into ``grad`` if given, where ``a = (1-eps) w_y + (eps/C) sum(w)``. Returns ``(sum of
+    losses, sum of the target weights that count)``.
     """
     n_rows, n_classes = x2.shape
     ones = np.ones(n_classes, x2.dtype)
     w_vec = ones if w is None else w
     w_sum = float(n_classes) if w is None else float(w.sum(dtype=np.float64))
     any_ignored = bool((t1 == ignore_index).any()) if n_rows else False
-    want_loss = grad is None
+    offsets = row_offsets(n_rows, n_classes)
 
-    def body(start, stop, e):
-        xb, tb = x2[start:stop], t1[start:stop]
-        rows = np.arange(stop - start)
-        valid = tb != ignore_index if any_ignored else None
-        ts = tb if valid is None else np.where(valid, tb, 0)
+    def targets(start, stop):
+        """Flat index of each row's target in the block, 0/1 validity, target weights."""
+        tb = t1[start:stop]
+        valid = None
+        if any_ignored:
+            valid = tb != ignore_index
+            tb = np.where(valid, tb, 0)
         if w is not None:
-            wt = w[ts] if valid is None else np.where(valid, w[ts], 0).astype(x2.dtype)
+            wt = w[tb] if valid is None else np.where(valid, w[tb], 0).astype(x2.dtype)
         else:
             wt = None if valid is None else valid.astype(x2.dtype)
-        s, shift, terms = block_exp(xb, e, ones, picked=(ts,) if want_loss else ())
-        count = float(stop - start if wt is None else wt.sum(dtype=np.float64))
-        total = 0.0
-        if want_loss:
-            if shift is None:
-                nll = np.log(s / terms[0])  # log(sum_c e^x_c / e^x_y): exact even when tiny
-            else:
-                nll = np.log(s) - (gather(xb, ts) - shift)
-            loss = nll if wt is None else wt * nll
-            if eps:
-                lse = np.log(s) if shift is None else np.log(s) + shift
-                smooth = w_sum * lse - xb @ w_vec  # sum_c w_c (lse - x_c)
-                if valid is not None:
-                    smooth = np.where(valid, smooth, 0)
-                loss = (1 - eps) * loss + (eps / n_classes) * smooth
-            if loss_out is not None:
-                loss_out[start:stop] = loss
-            total = float(loss.sum(dtype=np.float64))
-        if grad is not None:
-            gb = grad[start:stop]
-            w_true = 1.0 if wt is None else wt
-            a = ((1 - eps) * w_true + (eps / n_classes) * w_sum * (1.0 if valid is None else valid)) * grad_scale
-            np.multiply(e, (a / s)[:, None], out=gb)  # a * softmax
-            gb.reshape(-1)[rows * n_classes + ts] -= (1 - eps) * grad_scale * w_true
-            if eps:
-                if valid is None:
-                    gb -= (eps / n_classes * grad_scale) * w_vec
-                else:
-                    gb[valid] -= (eps / n_classes * grad_scale) * w_vec
-        return total, count
+        return offsets[: stop - start] + tb, valid, wt
 
-    parts = run_in_row_blocks(n_rows, n_classes, x2.dtype, body)
+    def weighted(nll, xb, s, shift, valid, wt):
+        """The per-row loss from -log p_y: weights, ignored rows, label smoothing."""
+        if valid is not None:
+            nll = np.where(valid, nll, 0)  # an ignored row counts 0, even if its -log p is inf
+        loss = nll if wt is None else wt * nll
+        if eps:
+            lse = np.log(s) if shift is None else np.log(s) + shift
+            smooth = w_sum * lse - xb @ w_vec  # sum_c w_c (lse - x_c)
+            if valid is not None:
+                smooth = np.where(valid, smooth, 0)
+            loss = (1 - eps) * loss + (eps / n_classes) * smooth
+        return loss
+
+    def loss_body(start, stop, e):
+        xb = x2[start:stop]
+        index, valid, wt = targets(start, stop)
+        s = exp_rows(xb, e, ones)
+        nll = neg_log_prob(e, s, index)
+        if nll is not None:
+            loss = weighted(nll, xb, s, None, valid, wt)
+            total = float(loss.sum(dtype=np.float64))
+        if nll is None or not np.isfinite(total):  # overflow or lost digits: shift, redo
+            s, shift = exp_rows_shifted(xb, e, ones)
+            nll = np.log(s) - (take(xb, index) - shift)
+            loss = weighted(nll, xb, s, shift, valid, wt)
+            total = float(loss.sum(dtype=np.float64))
+        if loss_out is not None:
+            loss_out[start:stop] = loss
+        return total, float(stop - start if wt is None else wt.sum(dtype=np.float64))
+
+    def grad_body(start, stop, e):
+        xb = x2[start:stop]
+        index, valid, wt = targets(start, stop)
+        s = exp_rows(xb, e, ones)
+        if not sums_are_safe(s):
+            s, _ = exp_rows_shifted(xb, e, ones)
+        w_true = 1.0 if wt is None else wt
+        a = (1 - eps) * w_true
+        if eps:
+            a = a + (eps / n_classes) * w_sum * (1.0 if valid is None else valid)
+        gb = grad[start:stop]
+        np.multiply(e, (a * grad_scale / s)[:, None], out=gb)  # a * softmax
+        gb.reshape(-1)[index] -= (1 - eps) * grad_scale * w_true
+        if eps:
+            if valid is None:
+                gb -= (eps / n_classes * grad_scale) * w_vec
+            else:
+                gb[valid] -= (eps / n_classes * grad_scale) * w_vec
+        return 0.0, 0.0
+
+    parts = run_in_row_blocks(n_rows, n_classes, x2.dtype, loss_body if grad is None else grad_body)
     return sum(p[0] for p in parts), sum(p[1] for p in parts)
 
 

@@ -133,3 +133,27 @@ def test_the_real_threaded_path_on_a_large_input():
     np.testing.assert_allclose(celib.cross_entropy_grad(x, t), grad / denom, rtol=1e-4, atol=1e-9)
     first = celib.cross_entropy(x, t)
     assert all(celib.cross_entropy(x, t) == first for _ in range(3)), "results must not depend on thread timing"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bce_with_logits_keeps_tiny_losses_exact(tiny_blocks, dtype):
+    """log(1 + e) is computed as log(u) plus the rounding error of u = 1 + e: as exact as
+    log1p, also when e is far below the float's epsilon (confident, right predictions)."""
+    x = np.linspace(-30, 60, 1001).astype(dtype)
+    expected = np.log1p(np.exp(-x.astype(np.float64)))  # y = 1: the loss is softplus(-x)
+    y = np.ones_like(x)
+    got = celib.binary_cross_entropy_with_logits(x, y, reduction="none")
+    rtol = 4 * np.finfo(dtype).eps
+    np.testing.assert_allclose(got, expected, rtol=rtol, atol=0)
+    np.testing.assert_allclose(celib.binary_cross_entropy_with_logits(x, y, reduction="sum"), expected.sum(), rtol=rtol)
+    np.testing.assert_allclose(celib.binary_cross_entropy_with_logits(x[-50:], y[-50:]), expected[-50:].mean(), rtol=rtol)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("target", [0.0, 1.0])
+def test_bce_with_logits_finds_a_bad_logit_in_any_block(tiny_blocks, bad, target):
+    x = np.zeros(1000)
+    x[777] = bad
+    for reduction in ("mean", "none"):
+        with pytest.raises(ValueError, match=r"logits.*777"):
+            celib.binary_cross_entropy_with_logits(x, np.full(1000, target), reduction=reduction)
