@@ -15,7 +15,7 @@ import numpy as np
 
 from .activations import softmax
 from ._reduction import finish_reduction
-from ._blocks import exp_rows, exp_rows_shifted, neg_log_prob, row_offsets, run_in_row_blocks, sums_are_safe, take
+from ._blocks import NonFiniteRow, exp_rows, exp_rows_shifted, neg_log_prob, row_offsets, run_in_row_blocks, sums_are_safe, take
 from ._validation import (
     broadcast_weight,
     check_finite,
@@ -52,10 +52,14 @@ def _bin_targets(target, n_bins: int, shape: tuple | None, dtype) -> np.ndarray:
 
 
 def _neighbours(t: np.ndarray, n_bins: int):
-    """Left bin ``min(floor(y), n_bins-2)``, right bin, and their weights (GFL formula)."""
-    left = np.minimum(np.floor(t), n_bins - 2).astype(np.int64)
-    right = left + 1
-    return left, right, right - t, t - left
+    """Left bin ``min(floor(y), n_bins-2)``, right bin, and their weights (GFL formula).
+
+    The weights keep the target's float dtype; ``y - left`` is exact, so ``1 - (y - left)``
+    is the correctly rounded ``right - y``."""
+    left = np.minimum(np.floor(t), n_bins - 2)
+    w_right = t - left
+    left = left.astype(np.intp)
+    return left, left + 1, 1 - w_right, w_right
 
 
 def two_hot(target, n_bins: int) -> np.ndarray:
@@ -94,8 +98,7 @@ def two_hot(target, n_bins: int) -> np.ndarray:
 
 def _prepare_dfl(logits, target, weight, reduction):
     reduction = check_reduction(reduction)
-    x, out_dtype = float_array(logits, "logits")
-    check_finite(x, "logits")
+    x, out_dtype = float_array(logits, "logits", check_nan=False)  # the blocked pass checks
     if x.ndim == 0:
         raise ValueError("logits must have a last axis of bins, got a scalar")
     n_bins = _check_n_bins(x.shape[-1], "logits")
@@ -117,14 +120,20 @@ def _dfl_pass(x2, t1, w1, *, loss_out=None, grad=None, grad_scale=1.0) -> float:
     offsets = row_offsets(n_rows, n_bins)
 
     def neighbours(start, stop):
-        left, right, w_left, w_right = _neighbours(t1[start:stop], n_bins)
-        base = offsets[: stop - start]
-        return base + left, base + right, w_left, w_right
+        """Flat indices of each row's two bins in the block, and their weights."""
+        left, _, w_left, w_right = _neighbours(t1[start:stop], n_bins)
+        left += offsets[: stop - start]
+        return left, left + 1, w_left, w_right
+
+    def exp_block(xb, e):
+        if not xb.min() > -np.inf:  # NaN or -inf (+inf is caught by the sums)
+            raise NonFiniteRow
+        return exp_rows(xb, e, ones)
 
     def loss_body(start, stop, e):
         xb = x2[start:stop]
         left, right, w_left, w_right = neighbours(start, stop)
-        s = exp_rows(xb, e, ones)
+        s = exp_block(xb, e)
         nll_left = neg_log_prob(e, s, left)
         nll_right = None if nll_left is None else neg_log_prob(e, s, right)
         if nll_right is not None:
@@ -141,7 +150,7 @@ def _dfl_pass(x2, t1, w1, *, loss_out=None, grad=None, grad_scale=1.0) -> float:
     def grad_body(start, stop, e):
         xb = x2[start:stop]
         left, right, w_left, w_right = neighbours(start, stop)
-        s = exp_rows(xb, e, ones)
+        s = exp_block(xb, e)
         if not sums_are_safe(s):
             s, _ = exp_rows_shifted(xb, e, ones)
         coef = grad_scale if w1 is None else w1[start:stop] * grad_scale
@@ -158,7 +167,11 @@ def _dfl_pass(x2, t1, w1, *, loss_out=None, grad=None, grad_scale=1.0) -> float:
 def _run_dfl_pass(x, t, w, **kwargs) -> float:
     n_bins = x.shape[-1]
     w1 = None if w is None else np.broadcast_to(w, t.shape).reshape(-1)
-    return _dfl_pass(x.reshape(-1, n_bins), t.reshape(-1), w1, **kwargs)
+    try:
+        return _dfl_pass(x.reshape(-1, n_bins), t.reshape(-1), w1, **kwargs)
+    except NonFiniteRow:
+        check_finite(x, "logits")  # names the first NaN or infinity
+        raise
 
 
 def distribution_focal_loss(logits, target, *, weight=None, reduction: str = "mean") -> np.ndarray:

@@ -157,3 +157,14 @@ def test_bce_with_logits_finds_a_bad_logit_in_any_block(tiny_blocks, bad, target
     for reduction in ("mean", "none"):
         with pytest.raises(ValueError, match=r"logits.*777"):
             celib.binary_cross_entropy_with_logits(x, np.full(1000, target), reduction=reduction)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_dfl_finds_a_bad_logit_in_any_block(tiny_blocks, bad):
+    """-inf is refused too (unlike cross_entropy), even on a bin the target does not use."""
+    x = np.zeros((40, 5))
+    x[29, 4] = bad
+    y = np.full(40, 1.5)
+    for f in (celib.distribution_focal_loss, celib.distribution_focal_loss_grad):
+        with pytest.raises(ValueError, match=r"logits.*\(29, 4\)"):
+            f(x, y)
