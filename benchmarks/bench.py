@@ -189,6 +189,24 @@ def bench_dfl(n, n_bins, rounds) -> dict:
     return against_torch("distribution_focal_loss", x, lambda: celib.distribution_focal_loss(x, y), torch_call, rounds)
 
 
+def numpy_facts(rounds) -> dict:
+    """Two facts about NumPy on this machine that shaped celib: the cost of float32
+    ``log1p`` and of float64 ``exp``, each against its cheaper alternative."""
+    x = np.random.default_rng(3).uniform(0, 1, 1 << 20).astype(np.float32)
+    out = np.empty_like(x)
+    x64, out64 = x.astype(np.float64), np.empty(x.size)
+    t = interleaved(
+        {
+            "log1p": lambda: np.log1p(x, out=out),
+            "log": lambda: np.log(x, out=out),
+            "exp": lambda: np.exp(x, out=out),
+            "exp64": lambda: np.exp(x64, out=out64),
+        },
+        rounds,
+    )
+    return {"float32 log1p / log": t["log1p"] / t["log"], "float64 exp / float32 exp": t["exp64"] / t["exp"]}
+
+
 def table(rows, columns) -> str:
     def fmt(v):
         if isinstance(v, float):
@@ -217,12 +235,15 @@ def main(argv=None):
     ce_rows = [bench_cross_entropy(s, d, rounds) for d in (np.float32, np.float64) for s in shapes]
     n_bce = 2_000_000 if args.quick else 20_000_000
     other_rows = [bench_bce(n_bce, rounds), bench_dfl(n_bce // 17, 17, rounds)]
+    facts = numpy_facts(rounds)
     print("\ncross_entropy (class-index targets, reduction='mean'); ratio = celib time / peer time\n")
     print(table(ce_rows, ["shape", "dtype", "celib ms", "torch ms", "fwd ratio", "fwd+grad ratio", "vs scipy", "np.exp ms", "peak extra memory / input"]))
     print("\nother losses (float32, reduction='mean')\n")
     print(table(other_rows, ["loss", "shape", "celib ms", "torch ms", "ratio", "peak extra memory / input"]))
+    print("\nNumPy on this machine: " + ", ".join(f"{k} = {v:.1f}" for k, v in facts.items()))
     if args.json:
-        args.json.write_text(json.dumps({"machine": info, "rounds": rounds, "cross_entropy": ce_rows, "other": other_rows}, indent=1))
+        everything = {"machine": info, "rounds": rounds, "cross_entropy": ce_rows, "other": other_rows, "numpy": facts}
+        args.json.write_text(json.dumps(everything, indent=1))
     return 0
 
 
