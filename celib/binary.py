@@ -223,8 +223,8 @@ def binary_cross_entropy_with_logits(
 
     where :math:`q` is ``pos_weight`` and
     :math:`\operatorname{softplus}(-x) = \log(1+e^{-x}) = -\log\sigma(x)` is evaluated
-    as ``logaddexp(0, -x)``, which never overflows. No probability is ever formed, so
-    nothing is clamped.
+    as :math:`\max(-x, 0) + \log(1 + e^{-|x|})`, which never overflows and keeps the
+    digits of tiny losses. No probability is ever formed, so nothing is clamped.
 
     Parameters
     ----------
