@@ -168,3 +168,19 @@ def test_dfl_finds_a_bad_logit_in_any_block(tiny_blocks, bad):
     for f in (celib.distribution_focal_loss, celib.distribution_focal_loss_grad):
         with pytest.raises(ValueError, match=r"logits.*\(29, 4\)"):
             f(x, y)
+
+
+def test_an_ignored_row_counts_zero_whatever_its_logits(tiny_blocks):
+    """An ignored sample whose class-0 logit is -inf (its '-log p' would be inf) adds
+    nothing, as in PyTorch, on the unshifted and on the shifted path."""
+    x = np.zeros((30, 4))
+    x[7, 0] = -np.inf
+    x[20, :] = [-np.inf, 900.0, 0.0, 0.0]  # forces the shifted path in its block
+    t = np.ones(30, dtype=int)
+    t[[7, 20]] = -100
+    loss = celib.cross_entropy(x, t, reduction="none")
+    assert loss[7] == 0 and loss[20] == 0
+    np.testing.assert_allclose(loss[t != -100], np.log(4.0), rtol=1e-12)
+    np.testing.assert_allclose(celib.cross_entropy(x, t), np.log(4.0), rtol=1e-12)
+    grad = celib.cross_entropy_grad(x, t)
+    assert np.all(grad[[7, 20]] == 0) and np.isfinite(grad).all()
