@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -54,14 +55,19 @@ def run_in_row_blocks(n_rows: int, n_cols: int, dtype, body, n_buffers: int = 1)
     n_blocks = -(-n_rows // rows)
     results = [None] * n_blocks
     next_block = itertools.count().__next__  # atomic under the GIL: each block is taken once
+    failed = threading.Event()  # one thread's error stops the others early
 
     def work() -> None:
         buffers = [np.empty((min(rows, n_rows), n_cols), dtype) for _ in range(n_buffers)]
-        with np.errstate(all="ignore"):
-            while (i := next_block()) < n_blocks:
-                start = i * rows
-                stop = min(start + rows, n_rows)
-                results[i] = body(start, stop, *(b[: stop - start] for b in buffers))
+        try:
+            with np.errstate(all="ignore"):
+                while not failed.is_set() and (i := next_block()) < n_blocks:
+                    start = i * rows
+                    stop = min(start + rows, n_rows)
+                    results[i] = body(start, stop, *(b[: stop - start] for b in buffers))
+        except BaseException:
+            failed.set()
+            raise
 
     n_threads = min(THREADS, n_blocks) if n_rows * n_cols >= PARALLEL_ELEMENTS else 1
     if n_threads <= 1:

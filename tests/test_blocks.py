@@ -184,3 +184,22 @@ def test_an_ignored_row_counts_zero_whatever_its_logits(tiny_blocks):
     np.testing.assert_allclose(celib.cross_entropy(x, t), np.log(4.0), rtol=1e-12)
     grad = celib.cross_entropy_grad(x, t)
     assert np.all(grad[[7, 20]] == 0) and np.isfinite(grad).all()
+
+
+def test_an_error_in_one_thread_stops_the_others(monkeypatch):
+    """A NaN in the first block: the other threads stop taking blocks instead of
+    finishing the whole input before the error is reported."""
+    monkeypatch.setattr(blocks, "BLOCK_ELEMENTS", 100)
+    monkeypatch.setattr(blocks, "PARALLEL_ELEMENTS", 1)
+    monkeypatch.setattr(blocks, "THREADS", 2)
+    done = []
+
+    def body(start, stop, buffer):
+        if start == 0:
+            raise ValueError("bad block")
+        done.append(start)
+        return 0.0
+
+    with pytest.raises(ValueError, match="bad block"):
+        blocks.run_in_row_blocks(100_000, 10, np.float64, body)
+    assert len(done) < 5_000  # of the 9,999 other blocks
