@@ -42,6 +42,11 @@ class NonFiniteRow(Exception):
     """A row whose maximum is NaN, +inf or -inf: the caller reports it with context."""
 
 
+def _rows_per_block(n_cols: int) -> int:
+    """Rows in a block of about ``BLOCK_ELEMENTS`` elements (at least one row)."""
+    return max(1, BLOCK_ELEMENTS // max(n_cols, 1))
+
+
 def run_in_row_blocks(n_rows: int, n_cols: int, dtype, body, n_buffers: int = 1) -> list:
     """Call ``body(start, stop, *buffers)`` on consecutive blocks of rows; return the results in order.
 
@@ -51,7 +56,7 @@ def run_in_row_blocks(n_rows: int, n_cols: int, dtype, body, n_buffers: int = 1)
     their results instead.
     """
     global _executor
-    rows = max(1, BLOCK_ELEMENTS // max(n_cols, 1))
+    rows = _rows_per_block(n_cols)
     n_blocks = -(-n_rows // rows)
     results = [None] * n_blocks
     next_block = itertools.count().__next__  # atomic under the GIL: each block is taken once
@@ -97,7 +102,7 @@ def row_max(xb: np.ndarray) -> np.ndarray:
 
 def row_offsets(n_rows: int, n_cols: int) -> np.ndarray:
     """``i * n_cols`` for each row of a block: add a column index to get a flat index."""
-    return np.arange(min(n_rows, max(1, BLOCK_ELEMENTS // max(n_cols, 1)))) * n_cols
+    return np.arange(min(n_rows, _rows_per_block(n_cols))) * n_cols
 
 
 def take(block: np.ndarray, flat_index: np.ndarray) -> np.ndarray:
