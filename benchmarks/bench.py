@@ -30,6 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import celib  # noqa: E402
+from celib import _blocks as blocks  # noqa: E402
 
 try:
     import torch
@@ -98,7 +99,23 @@ def machine() -> dict:
         info["scipy"] = scipy.__version__
     except ImportError:
         info["scipy"] = "not installed"
+    info["numpy simd"] = numpy_simd()
+    info["torch simd"] = torch.backends.cpu.get_cpu_capability() if torch else None
     return info
+
+
+def numpy_simd() -> str:
+    """The vector instructions NumPy's loops use here (best first), e.g. ``AVX512_ICL X86_V3``.
+
+    NumPy compiles its loops (``exp`` among them) for several instruction sets and picks
+    the best one the CPU has when it is imported; ``NPY_DISABLE_CPU_FEATURES`` can turn
+    one off.
+    """
+    try:
+        from numpy._core._multiarray_umath import __cpu_dispatch__, __cpu_features__
+    except ImportError:  # pragma: no cover - another NumPy layout
+        return "unknown"
+    return " ".join(reversed([name for name in __cpu_dispatch__ if __cpu_features__.get(name)])) or "baseline"
 
 
 def bench_cross_entropy(shape, dtype, rounds) -> dict:
@@ -142,51 +159,74 @@ def bench_cross_entropy(shape, dtype, rounds) -> dict:
     return row
 
 
-def against_torch(loss: str, x: np.ndarray, celib_call, torch_call, rounds) -> dict:
-    """One row: celib's ``celib_call()`` against ``torch_call()`` (None without PyTorch)."""
-    contenders = {"celib": celib_call}
-    if torch_call is not None:
-        contenders["torch"] = torch_call
-    t = interleaved(contenders, rounds)
-    row = {"loss": loss, "shape": list(x.shape), "celib ms": t["celib"] * 1e3}
+def against_torch(loss: str, x: np.ndarray, celib_calls, torch_calls, rounds) -> dict:
+    """One row: celib's loss, and loss + gradient, against PyTorch's.
+
+    ``celib_calls`` and ``torch_calls`` are ``(forward, forward_and_gradient)`` pairs of
+    callables; ``torch_calls`` is None without PyTorch.
+    """
+    fwd, both = {"celib": celib_calls[0]}, {"celib": celib_calls[1]}
+    if torch_calls is not None:
+        fwd["torch"], both["torch"] = torch_calls
+    t, t_both = interleaved(fwd, rounds), interleaved(both, rounds)
+    row = {"loss": loss, "shape": list(x.shape), "celib ms": t["celib"] * 1e3, "celib fwd+grad ms": t_both["celib"] * 1e3}
     if "torch" in t:
         row["torch ms"] = t["torch"] * 1e3
         row["ratio"] = t["celib"] / t["torch"]
-    row["peak extra memory / input"] = peak_extra_memory(celib_call) / x.nbytes
+        row["torch fwd+grad ms"] = t_both["torch"] * 1e3
+        row["fwd+grad ratio"] = t_both["celib"] / t_both["torch"]
+    row["peak extra memory / input"] = peak_extra_memory(celib_calls[0]) / x.nbytes
     return row
+
+
+def torch_with_grad(loss_of):
+    """Forward + ``torch.autograd.grad`` of ``loss_of(logits)``, for logits ``x``."""
+
+    def call(x):
+        xr = x.detach().requires_grad_()
+        return torch.autograd.grad(loss_of(xr), xr)
+
+    return call
 
 
 def bench_bce(n, rounds) -> dict:
     rng = np.random.default_rng(1)
     x = rng.standard_normal(n, dtype=np.float32)
     y = (rng.uniform(size=n) < 0.3).astype(np.float32)
-    torch_call = None
+    torch_calls = None
     if torch is not None:
         xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-        torch_call = lambda: F.binary_cross_entropy_with_logits(xt, yt)  # noqa: E731
-    return against_torch(
-        "binary_cross_entropy_with_logits", x, lambda: celib.binary_cross_entropy_with_logits(x, y), torch_call, rounds
+        loss_of = lambda xr: F.binary_cross_entropy_with_logits(xr, yt)  # noqa: E731
+        torch_calls = (lambda: loss_of(xt), lambda: torch_with_grad(loss_of)(xt))
+    celib_calls = (
+        lambda: celib.binary_cross_entropy_with_logits(x, y),
+        lambda: (celib.binary_cross_entropy_with_logits(x, y), celib.binary_cross_entropy_with_logits_grad(x, y)),
     )
+    return against_torch("binary_cross_entropy_with_logits", x, celib_calls, torch_calls, rounds)
 
 
 def bench_dfl(n, n_bins, rounds) -> dict:
     rng = np.random.default_rng(2)
     x = rng.standard_normal((n, n_bins), dtype=np.float32)
     y = rng.uniform(0, n_bins - 1 - 0.01, size=n).astype(np.float32)
-    torch_call = None
+    torch_calls = None
     if torch is not None:
         xt, yt = torch.from_numpy(x), torch.from_numpy(y)
 
-        def mmdet_dfl():  # mmdetection's distribution_focal_loss, then the mean
+        def mmdet_dfl(xr):  # mmdetection's distribution_focal_loss, then the mean
             left = yt.long()
             right = left + 1
-            loss = F.cross_entropy(xt, left, reduction="none") * (right.float() - yt) + F.cross_entropy(
-                xt, right, reduction="none"
+            loss = F.cross_entropy(xr, left, reduction="none") * (right.float() - yt) + F.cross_entropy(
+                xr, right, reduction="none"
             ) * (yt - left.float())
             return loss.mean()
 
-        torch_call = mmdet_dfl
-    return against_torch("distribution_focal_loss", x, lambda: celib.distribution_focal_loss(x, y), torch_call, rounds)
+        torch_calls = (lambda: mmdet_dfl(xt), lambda: torch_with_grad(mmdet_dfl)(xt))
+    celib_calls = (
+        lambda: celib.distribution_focal_loss(x, y),
+        lambda: (celib.distribution_focal_loss(x, y), celib.distribution_focal_loss_grad(x, y)),
+    )
+    return against_torch("distribution_focal_loss", x, celib_calls, torch_calls, rounds)
 
 
 def numpy_facts(rounds) -> dict:
@@ -204,7 +244,58 @@ def numpy_facts(rounds) -> dict:
         },
         rounds,
     )
-    return {"float32 log1p / log": t["log1p"] / t["log"], "float64 exp / float32 exp": t["exp64"] / t["exp"]}
+    facts = {"float32 log1p / log": t["log1p"] / t["log"], "float64 exp / float32 exp": t["exp64"] / t["exp"]}
+    if torch is not None:  # one core each, on a block that stays in the cache
+        xb, outb = x[: 1 << 16], out[: 1 << 16]
+        xbt, outbt = torch.from_numpy(xb), torch.from_numpy(outb)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            t = interleaved({"numpy": lambda: np.exp(xb, out=outb), "torch": lambda: torch.exp(xbt, out=outbt)}, rounds * 20)
+        finally:
+            torch.set_num_threads(threads)
+        facts["float32 np.exp / torch.exp"] = t["numpy"] / t["torch"]
+    return facts
+
+
+#: Block sizes (elements) for the sweep: from far too small to past the default.
+SWEEP_BLOCKS = [1 << k for k in range(12, 21)]
+
+
+def block_size_sweep(shape, rounds) -> dict:
+    """Forward time of float32 ``cross_entropy`` for each block size in ``SWEEP_BLOCKS``.
+
+    Sizes run one after the other, smallest first, not interleaved: a block too large
+    wakes OpenBLAS's threads, which keep spinning for a while and would slow whatever
+    ran next.
+    """
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(shape, dtype=np.float32)
+    y = rng.integers(0, shape[1], size=shape[0])
+    default, ms = blocks.BLOCK_ELEMENTS, []
+    try:
+        for n in SWEEP_BLOCKS:
+            blocks.BLOCK_ELEMENTS = n
+            ms.append(interleaved({n: lambda: celib.cross_entropy(x, y)}, rounds)[n] * 1e3)
+    finally:
+        blocks.BLOCK_ELEMENTS = default
+    return {"shape": list(shape), "default": default, "elements": SWEEP_BLOCKS, "ms": ms}
+
+
+def sweep_in_fresh_process(shape, rounds, **env) -> list | None:
+    """``block_size_sweep`` in a fresh process (without PyTorch's threads around), with
+    extra environment variables (which must be set before NumPy starts)."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "sweep.json"
+        cmd = [sys.executable, __file__, "--sweep-only", "--rounds", str(rounds), "--json", str(out), "--sweep-shape", *map(str, shape)]
+        done = subprocess.run(cmd, env=dict(os.environ, **env), capture_output=True, text=True)
+        if done.returncode != 0:
+            print(done.stderr, file=sys.stderr)
+            return None
+        return json.loads(out.read_text())["ms"]
 
 
 def table(rows, columns) -> str:
@@ -226,9 +317,18 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="smaller shapes and fewer rounds")
     parser.add_argument("--rounds", type=int, default=None, help="timing rounds per contender")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--sweep-only", action="store_true", help="only the block-size sweep")
+    parser.add_argument("--sweep-shape", type=int, nargs=2, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     shapes = QUICK_SHAPES if args.quick else SHAPES
     rounds = args.rounds or (3 if args.quick else 9)
+    sweep_shape = tuple(args.sweep_shape or shapes[0])
+    if args.sweep_only:
+        sweep = block_size_sweep(sweep_shape, rounds)
+        print(table([{"block elements": n, "ms": ms} for n, ms in zip(sweep["elements"], sweep["ms"])], ["block elements", "ms"]))
+        if args.json:
+            args.json.write_text(json.dumps(sweep, indent=1))
+        return 0
 
     info = machine()
     print("machine:", ", ".join(f"{k} {v}" for k, v in info.items()))
@@ -236,13 +336,23 @@ def main(argv=None):
     n_bce = 2_000_000 if args.quick else 20_000_000
     other_rows = [bench_bce(n_bce, rounds), bench_dfl(n_bce // 17, 17, rounds)]
     facts = numpy_facts(rounds)
+    sweep = {"shape": list(sweep_shape), "default": blocks.BLOCK_ELEMENTS, "elements": SWEEP_BLOCKS}
+    sweep["ms"] = sweep_in_fresh_process(sweep_shape, rounds)
+    sweep["ms, OpenBLAS on one thread"] = sweep_in_fresh_process(sweep_shape, rounds, OPENBLAS_NUM_THREADS="1")
     print("\ncross_entropy (class-index targets, reduction='mean'); ratio = celib time / peer time\n")
     print(table(ce_rows, ["shape", "dtype", "celib ms", "torch ms", "fwd ratio", "fwd+grad ratio", "vs scipy", "np.exp ms", "peak extra memory / input"]))
     print("\nother losses (float32, reduction='mean')\n")
-    print(table(other_rows, ["loss", "shape", "celib ms", "torch ms", "ratio", "peak extra memory / input"]))
-    print("\nNumPy on this machine: " + ", ".join(f"{k} = {v:.1f}" for k, v in facts.items()))
+    print(table(other_rows, ["loss", "shape", "celib ms", "torch ms", "ratio", "fwd+grad ratio", "peak extra memory / input"]))
+    print("\nNumPy on this machine: " + ", ".join(f"{k} = {v:.2f}" for k, v in facts.items()))
+    print(f"\nblock-size sweep: float32 cross_entropy forward, {sweep_shape[0]} x {sweep_shape[1]}, default {sweep['default']} elements\n")
+    missing = [None] * len(SWEEP_BLOCKS)
+    columns = zip(SWEEP_BLOCKS, sweep["ms"] or missing, sweep["ms, OpenBLAS on one thread"] or missing)
+    rows = [{"block elements": n, "ms": ms, "ms, OpenBLAS on one thread": o} for n, ms, o in columns]
+    print(table(rows, ["block elements", "ms", "ms, OpenBLAS on one thread"]))
     if args.json:
-        everything = {"machine": info, "rounds": rounds, "cross_entropy": ce_rows, "other": other_rows, "numpy": facts}
+        everything = {
+            "machine": info, "rounds": rounds, "cross_entropy": ce_rows, "other": other_rows, "numpy": facts, "block sweep": sweep,
+        }
         args.json.write_text(json.dumps(everything, indent=1))
     return 0
 

@@ -23,8 +23,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-#: Elements per block (512 KiB of float32): small enough for the L2 cache.
-BLOCK_ELEMENTS = 1 << 17
+#: Elements per block (1 MiB of float32, the L2 cache of one core on many CPUs). Smaller
+#: blocks pay the fixed cost of a block (a dozen NumPy calls, handing the GIL between
+#: threads) too often; from 2**19 elements on, NumPy's matrix-vector product (the row
+#: sums) starts OpenBLAS's own threads, which then compete with ours. The appendix
+#: "How fast is celib?" shows the measured trade-off.
+BLOCK_ELEMENTS = 1 << 18
 #: Inputs smaller than this run on one thread (thread start-up would cost more).
 PARALLEL_ELEMENTS = 1 << 20
 #: Threads for large inputs (the calling thread is one of them).

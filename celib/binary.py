@@ -11,7 +11,6 @@ import numpy as np
 
 from ._reduction import finish_reduction, reduce_elementwise, scale_elementwise_grad
 from ._blocks import run_in_row_blocks
-from .activations import sigmoid
 from ._validation import (
     broadcast_weight,
     check_finite,
@@ -284,10 +283,50 @@ def binary_cross_entropy_with_logits_grad(
     >>> print(binary_cross_entropy_with_logits_grad([0.0, 2.0], [1.0, 1.0], reduction="sum").round(4))
     [-0.5    -0.1192]
     """
-    x, t, w, pw, reduction, out_dtype = _prepare_bce_logits(logits, target, weight, pos_weight, reduction)
-    sig_neg = sigmoid(-x)  # 1 - sigma(x), without cancellation
-    log_weight = 1 if pw is None else 1 + (pw - 1) * t
-    grad = (1 - t) - log_weight * sig_neg
-    if w is not None:
-        grad = w * grad
-    return scale_elementwise_grad(grad, reduction, out_dtype)
+    x, t, w, pw, reduction, out_dtype = _prepare_bce_logits(
+        logits, target, weight, pos_weight, reduction, check_logits=False
+    )
+    grad = np.empty(x.shape, x.dtype)
+    scale = 1 / x.size if reduction == "mean" and x.size else 1
+    if not _bce_logits_grad_pass(x, t, w, pw, scale, grad.reshape(-1)):
+        check_finite(x, "logits")  # raises, naming the first bad logit
+    return grad.astype(out_dtype, copy=False)
+
+
+def _bce_logits_grad_pass(x, t, w, pw, scale, grad_out) -> bool:
+    r"""``grad_out = scale * w * [(1 - y) sigma(x) - q y sigma(-x)]``, in blocks; False if
+    a logit is NaN or infinite.
+
+    This is :math:`w\,[(1-y) - (1 + (q-1)y)\,\sigma(-x)]` rearranged so that neither
+    hard label cancels: for :math:`y = 0` it is :math:`\sigma(x)`, for :math:`y = 1`
+    :math:`-q\,\sigma(-x)`, to the last digits however small (``sigmoid(x) - y`` would
+    round :math:`1 - 10^{-9}` to 1 and return 0). Both sigmoids come from one
+    exponential, :math:`\sigma(x) = 1/(1 + e^{-x})` and :math:`\sigma(-x) = 1/(1 + 1/e^{-x})`,
+    each accurate to a few units in the last place for either sign of :math:`x`; where
+    :math:`e^{-x}` overflows, ``1/inf = 0`` gives the right limits.
+    """
+    x1, t1 = x.reshape(-1), t.reshape(-1)
+    w_at, pw_at = _flat_weight(w, x.shape), _flat_weight(pw, x.shape)
+
+    def body(start, stop, sig_x, sig_neg):
+        xb, tb, gb = x1[start:stop], t1[start:stop], grad_out[start:stop]
+        sig_x, sig_neg = sig_x[:, 0], sig_neg[:, 0]
+        if not (-np.inf < xb.min() and xb.max() < np.inf):  # NaN or an infinity
+            return False
+        np.exp(np.negative(xb, out=sig_x), out=sig_x)  # e^-x
+        np.divide(1, sig_x, out=sig_neg)  # e^x
+        np.divide(1, np.add(sig_x, 1, out=sig_x), out=sig_x)
+        np.divide(1, np.add(sig_neg, 1, out=sig_neg), out=sig_neg)
+        np.subtract(1, tb, out=gb)
+        gb *= sig_x
+        sig_neg *= tb
+        if pw_at is not None:
+            sig_neg *= pw_at(start, stop)
+        gb -= sig_neg
+        if w_at is not None:
+            gb *= w_at(start, stop)
+        if scale != 1:
+            gb *= scale
+        return True
+
+    return all(run_in_row_blocks(x1.size, 1, x.dtype, body, n_buffers=2))

@@ -123,6 +123,40 @@ def test_blocked_bce_with_logits_matches_the_formula(tiny_blocks):
     np.testing.assert_allclose(celib.binary_cross_entropy_with_logits(x, y, pos_weight=[pw]), expected.mean(), rtol=1e-9)
 
 
+@pytest.mark.parametrize("weights", ["none", "per-element", "per-column", "scalar"])
+@pytest.mark.parametrize("with_pos_weight", [False, True])
+def test_blocked_bce_with_logits_grad_matches_the_formula(tiny_blocks, weights, with_pos_weight):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((143, 7)) * 20  # 1001 elements: a ragged last block
+    y = rng.uniform(size=x.shape)
+    y[::3] = np.round(y[::3])
+    w = {"none": None, "per-element": rng.uniform(size=x.shape), "per-column": rng.uniform(size=7), "scalar": 0.7}[weights]
+    q = rng.uniform(0.5, 3, size=7) if with_pos_weight else None
+    sig = 1 / (1 + np.exp(-x))  # the textbook derivative, exact enough in float64 for |x| < 700
+    expected = (1 - y) - (1 + ((1 if q is None else q) - 1) * y) * (1 - sig)
+    if w is not None:
+        expected = expected * w
+    for reduction, scale in (("sum", 1), ("mean", 1 / x.size)):
+        got = celib.binary_cross_entropy_with_logits_grad(x, y, weight=w, pos_weight=q, reduction=reduction)
+        np.testing.assert_allclose(got, expected * scale, rtol=1e-9, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bce_with_logits_grad_keeps_tiny_gradients(tiny_blocks, dtype):
+    """For a hard label the gradient is sigma(x) (label 0) or -sigma(-x) (label 1), to
+    the last digit even when it is far below the float's epsilon, where sigmoid(x) - y
+    would round it to 0."""
+    x = np.linspace(-60, 60, 1001).astype(dtype)
+    x64 = x.astype(np.float64)
+    rtol = 4 * np.finfo(dtype).eps
+    got0 = celib.binary_cross_entropy_with_logits_grad(x, np.zeros_like(x), reduction="sum")
+    np.testing.assert_allclose(got0, 1 / (1 + np.exp(-x64)), rtol=rtol, atol=0)
+    got1 = celib.binary_cross_entropy_with_logits_grad(x, np.ones_like(x), reduction="sum")
+    np.testing.assert_allclose(got1, -1 / (1 + np.exp(x64)), rtol=rtol, atol=0)
+    assert got0.dtype == got1.dtype == dtype
+    assert got0[0] > 0 and got1[-1] < 0  # 1e-26: kept, not rounded to 0
+
+
 def test_the_real_threaded_path_on_a_large_input():
     """Default settings: an input large enough to be split across threads."""
     rng = np.random.default_rng(6)
@@ -157,6 +191,8 @@ def test_bce_with_logits_finds_a_bad_logit_in_any_block(tiny_blocks, bad, target
     for reduction in ("mean", "none"):
         with pytest.raises(ValueError, match=r"logits.*777"):
             celib.binary_cross_entropy_with_logits(x, np.full(1000, target), reduction=reduction)
+        with pytest.raises(ValueError, match=r"logits.*777"):
+            celib.binary_cross_entropy_with_logits_grad(x, np.full(1000, target), reduction=reduction)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
