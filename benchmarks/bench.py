@@ -1,6 +1,6 @@
 """How fast is celib? Cross-entropy and friends against PyTorch (CPU) and SciPy, in one run.
 
-    python benchmarks/bench.py            # the full table (a few minutes)
+    python benchmarks/bench.py            # the full table (about a minute and a half)
     python benchmarks/bench.py --quick    # smaller shapes, fewer rounds
     python benchmarks/bench.py --json results.json
 
@@ -9,6 +9,8 @@ moment of the machine hits all of them), and the median of the rounds is reporte
 Ratios are celib's time over the peer's: below 1 means celib is faster. Beside them,
 the time of a single ``np.exp`` over the same input is the yardstick of the arithmetic
 floor. Peak extra memory is measured with tracemalloc, relative to the input's size.
+Last comes a sweep of celib's block size, run in fresh processes, with and without
+``OPENBLAS_NUM_THREADS=1``.
 
 PyTorch (``pip install torch==2.13.0``) and SciPy are benchmark dependencies, not
 requirements of the book; a missing one is reported and skipped.
