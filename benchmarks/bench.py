@@ -120,6 +120,12 @@ def numpy_simd() -> str:
     return " ".join(reversed([name for name in __cpu_dispatch__ if __cpu_features__.get(name)])) or "baseline"
 
 
+def torch_loss_and_grad(loss_of, x):
+    """PyTorch's forward pass ``loss_of(x)`` and its gradient by ``torch.autograd.grad``."""
+    xr = x.detach().requires_grad_()
+    return torch.autograd.grad(loss_of(xr), xr)
+
+
 def bench_cross_entropy(shape, dtype, rounds) -> dict:
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape, dtype=np.float32).astype(dtype)
@@ -133,14 +139,8 @@ def bench_cross_entropy(shape, dtype, rounds) -> dict:
     both = {"celib": lambda: (celib.cross_entropy(x, y), celib.cross_entropy_grad(x, y))}
     if torch is not None:
         xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-
-        def torch_both():
-            xr = xt.detach().requires_grad_()
-            loss = F.cross_entropy(xr, yt)
-            return torch.autograd.grad(loss, xr)
-
         fwd["torch"] = lambda: F.cross_entropy(xt, yt)
-        both["torch"] = torch_both
+        both["torch"] = lambda: torch_loss_and_grad(lambda xr: F.cross_entropy(xr, yt), xt)
     if scipy_log_softmax is not None:
         rows = np.arange(shape[0])
         fwd["scipy"] = lambda: -scipy_log_softmax(x, axis=1)[rows, y].mean()
@@ -181,16 +181,6 @@ def against_torch(loss: str, x: np.ndarray, celib_calls, torch_calls, rounds) ->
     return row
 
 
-def torch_with_grad(loss_of):
-    """Forward + ``torch.autograd.grad`` of ``loss_of(logits)``, for logits ``x``."""
-
-    def call(x):
-        xr = x.detach().requires_grad_()
-        return torch.autograd.grad(loss_of(xr), xr)
-
-    return call
-
-
 def bench_bce(n, rounds) -> dict:
     rng = np.random.default_rng(1)
     x = rng.standard_normal(n, dtype=np.float32)
@@ -199,7 +189,7 @@ def bench_bce(n, rounds) -> dict:
     if torch is not None:
         xt, yt = torch.from_numpy(x), torch.from_numpy(y)
         loss_of = lambda xr: F.binary_cross_entropy_with_logits(xr, yt)  # noqa: E731
-        torch_calls = (lambda: loss_of(xt), lambda: torch_with_grad(loss_of)(xt))
+        torch_calls = (lambda: loss_of(xt), lambda: torch_loss_and_grad(loss_of, xt))
     celib_calls = (
         lambda: celib.binary_cross_entropy_with_logits(x, y),
         lambda: (celib.binary_cross_entropy_with_logits(x, y), celib.binary_cross_entropy_with_logits_grad(x, y)),
@@ -223,7 +213,7 @@ def bench_dfl(n, n_bins, rounds) -> dict:
             ) * (yt - left.float())
             return loss.mean()
 
-        torch_calls = (lambda: mmdet_dfl(xt), lambda: torch_with_grad(mmdet_dfl)(xt))
+        torch_calls = (lambda: mmdet_dfl(xt), lambda: torch_loss_and_grad(mmdet_dfl, xt))
     celib_calls = (
         lambda: celib.distribution_focal_loss(x, y),
         lambda: (celib.distribution_focal_loss(x, y), celib.distribution_focal_loss_grad(x, y)),
