@@ -22,6 +22,7 @@ from .multiclass import (
     cross_entropy,
     cross_entropy_grad,
     nll_loss,
+    nll_loss_grad,
 )
 from .regression import mse_loss, mse_loss_grad
 
@@ -41,6 +42,7 @@ __all__ = [
     "cross_entropy",
     "cross_entropy_grad",
     "nll_loss",
+    "nll_loss_grad",
     "categorical_cross_entropy",
     "categorical_cross_entropy_grad",
     "binary_cross_entropy",

@@ -27,6 +27,17 @@ def finish_reduction(total: float, denominator: float, per_item, reduction: str,
     return out_dtype.type(total / denominator)
 
 
+def mean_scale(count: int, reduction: str, func: str, why: str):
+    """The factor a gradient of the sum is multiplied by: 1, or ``1/count`` for ``mean``
+    (None, with a RuntimeWarning, for a mean over nothing: the gradient is then nan)."""
+    if reduction != "mean":
+        return 1.0
+    if count == 0:
+        warn_empty_mean(func, why, stacklevel=4)
+        return None
+    return 1.0 / count
+
+
 def scale_elementwise_grad(grad: np.ndarray, reduction: str, out_dtype: np.dtype) -> np.ndarray:
     """The gradient of the reduced loss: divided by the element count for ``mean``.
 

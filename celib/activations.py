@@ -16,7 +16,7 @@ __all__ = ["logsumexp", "softmax", "log_softmax", "sigmoid", "log_sigmoid", "one
 
 def _finite_max(x: np.ndarray, axis, name: str) -> np.ndarray:
     """The max along ``axis`` (kept), which must be finite for softmax to be defined."""
-    m = np.max(x, axis=axis, keepdims=True)
+    m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
     if not np.isfinite(m).all():
         if np.isposinf(m).any():
             raise ValueError(f"{name} must not contain +inf: softmax is inf/inf there")
@@ -37,7 +37,8 @@ def logsumexp(x, axis: int | None = -1, keepdims: bool = False) -> np.ndarray:
     Parameters
     ----------
     x : array_like
-        Real numbers; NaN is refused.
+        Real numbers; NaN is refused. An empty slice gives ``-inf`` (the log of an empty
+        sum), as in PyTorch.
     axis : int or None, default -1
         Axis to reduce; None reduces over all elements.
     keepdims : bool, default False
@@ -61,9 +62,9 @@ def logsumexp(x, axis: int | None = -1, keepdims: bool = False) -> np.ndarray:
     1000.0
     """
     x, out_dtype = float_array(x, "x")
-    m = np.max(x, axis=axis, keepdims=True)
+    m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)  # -inf for an empty slice
     m = np.where(np.isfinite(m), m, 0.0)
-    with np.errstate(divide="ignore"):  # log(0) = -inf for an all -inf slice is correct
+    with np.errstate(divide="ignore"):  # log(0) = -inf for an all -inf or empty slice is correct
         out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
     if not keepdims:
         out = np.squeeze(out, axis=axis) if axis is not None else out.reshape(())
@@ -76,7 +77,8 @@ def softmax(x, axis: int = -1) -> np.ndarray:
     Parameters
     ----------
     x : array_like
-        Logits. NaN and +inf are refused, as is a slice that is entirely -inf.
+        Logits. NaN and +inf are refused, as is a slice that is entirely -inf. An empty
+        array gives an empty array.
     axis : int, default -1
         The class axis. (PyTorch's ``F.cross_entropy`` uses axis 1; pass ``axis=1``
         for ``(N, C, d1, ...)`` inputs.)
@@ -94,8 +96,11 @@ def softmax(x, axis: int = -1) -> np.ndarray:
     [1. 0.]
     """
     x, out_dtype = float_array(x, "x")
+    if x.size == 0:
+        return np.empty(x.shape, out_dtype)  # as PyTorch: the softmax of nothing is empty
     m = _finite_max(x, axis, "x")
-    e = np.exp(x - m)
+    e = np.subtract(x, m)
+    np.exp(e, out=e)
     e /= e.sum(axis=axis, keepdims=True)
     return e.astype(out_dtype, copy=False)
 
@@ -128,9 +133,11 @@ def log_softmax(x, axis: int = -1) -> np.ndarray:
     [   0. -999.]
     """
     x, out_dtype = float_array(x, "x")
+    if x.size == 0:
+        return np.empty(x.shape, out_dtype)
     m = _finite_max(x, axis, "x")
-    shifted = x - m
-    out = shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    out = np.subtract(x, m)
+    out -= np.log(np.sum(np.exp(out), axis=axis, keepdims=True))
     return out.astype(out_dtype, copy=False)
 
 

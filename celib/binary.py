@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._reduction import finish_reduction, reduce_elementwise, scale_elementwise_grad
-from ._blocks import run_in_row_blocks
+from ._blocks import Elements, elementwise, run_tiles, scratch
+from ._reduction import finish_reduction
 from ._validation import (
     broadcast_weight,
     check_finite,
@@ -39,9 +39,10 @@ def _same_shape_target(target, x: np.ndarray, name: str) -> np.ndarray:
         raise TypeError(f"target must be an array of real numbers, got dtype {t.dtype}")
     if t.shape != x.shape:
         raise ValueError(f"target must have the shape of {name} {x.shape}, got shape {t.shape}")
-    t = t.astype(x.dtype, copy=False)  # read only: no copy needed
+    if t.dtype.kind != "f":
+        t = t.astype(x.dtype)  # 0/1 labels as integers or booleans
     check_unit_interval(t, "target")  # also refuses NaN and infinities
-    return t
+    return t  # a float target of another dtype is converted a tile at a time
 
 
 def _prepare_bce(probs, target, weight, reduction):
@@ -91,13 +92,30 @@ def binary_cross_entropy(probs, target, *, weight=None, reduction: str = "mean")
     100.0
     """
     p, t, w, reduction, out_dtype = _prepare_bce(probs, target, weight, reduction)
-    with np.errstate(divide="ignore"):
-        log_p = np.maximum(np.log(p), LOG_CLAMP)
-        log_1mp = np.maximum(np.log1p(-p), LOG_CLAMP)
-    loss = -(t * log_p + (1 - t) * log_1mp)
-    if w is not None:
-        loss = w * loss
-    return reduce_elementwise(loss, reduction, out_dtype, "binary_cross_entropy")
+
+    def kernel(p, t, w):
+        loss = -(t * np.maximum(np.log(p), LOG_CLAMP) + (1 - t) * np.maximum(np.log1p(-p), LOG_CLAMP))
+        return loss if w is None else w * loss
+
+    return _reduce_elementwise(kernel, [p, t, w], p, reduction, out_dtype, "binary_cross_entropy")
+
+
+def _reduce_elementwise(kernel, operands, x, reduction, out_dtype, func, n_temporaries=6):
+    """Run an element-wise loss ``kernel`` (which makes at most ``n_temporaries`` tile-sized
+    arrays at once) over tiles and apply the reduction."""
+    loss = np.empty(x.shape, x.dtype) if reduction == "none" else None
+    total = elementwise(kernel, operands, x.shape, x.dtype, out=loss, n_temporaries=n_temporaries)
+    return finish_reduction(total, x.size, loss, reduction, out_dtype, func, "an empty input")
+
+
+def _elementwise_grad(kernel, operands, x, reduction, out_dtype, n_temporaries=6):
+    """Run an element-wise gradient ``kernel`` (of the sum, at most ``n_temporaries``
+    tile-sized arrays at once) over tiles, scaled for ``mean``."""
+    scale = 1.0 / x.size if reduction == "mean" and x.size else 1.0  # an empty gradient is empty
+    grad = np.empty(x.shape, x.dtype)
+    elementwise(lambda *tiles: kernel(*tiles) * scale, operands, x.shape, x.dtype, out=grad,
+                n_temporaries=n_temporaries)
+    return grad.astype(out_dtype, copy=False)
 
 
 def binary_cross_entropy_grad(probs, target, *, weight=None, reduction: str = "mean") -> np.ndarray:
@@ -124,10 +142,12 @@ def binary_cross_entropy_grad(probs, target, *, weight=None, reduction: str = "m
     [-1.25]
     """
     p, t, w, reduction, out_dtype = _prepare_bce(probs, target, weight, reduction)
-    grad = (p - t) / np.maximum(p * (1 - p), GRAD_EPSILON)
-    if w is not None:
-        grad = w * grad
-    return scale_elementwise_grad(grad, reduction, out_dtype)
+
+    def kernel(p, t, w):
+        grad = (p - t) / np.maximum(p * (1 - p), GRAD_EPSILON)
+        return grad if w is None else w * grad
+
+    return _elementwise_grad(kernel, [p, t, w], p, reduction, out_dtype)
 
 
 def _prepare_bce_logits(logits, target, weight, pos_weight, reduction, *, check_logits=True):
@@ -144,19 +164,6 @@ def _prepare_bce_logits(logits, target, weight, pos_weight, reduction, *, check_
 def bce_with_logits_elements(x: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Element-wise ``(1 - y) x + log(1 + e^-x)``: binary cross-entropy with logits, unweighted."""
     return (1 - t) * x + np.logaddexp(0, -x)
-
-
-def _flat_weight(w: np.ndarray | None, shape: tuple):
-    """A way to slice a broadcast weight by flat element index, without copying if possible."""
-    if w is None:
-        return None
-    if w.shape == tuple(shape) or w.size == 1:
-        flat = w.reshape(-1)
-        return (lambda a, b: flat[a:b]) if w.size > 1 else (lambda a, b: flat[0])
-    if w.ndim == 1 and len(shape) and w.shape[0] == shape[-1]:  # one weight per last-axis column
-        return lambda a, b: w[np.arange(a, b) % w.shape[0]]
-    flat = np.broadcast_to(w, shape).reshape(-1)  # other broadcasts: made explicit once
-    return lambda a, b: flat[a:b]
 
 
 def _log1p_unit(e, u, out):
@@ -180,31 +187,38 @@ def _bce_logits_pass(x, t, w, pw, loss_out) -> float:
     catastrophically when every prediction is confidently right. A sum that is
     not finite means a NaN or an infinity in the logits; the caller then names it.
     """
-    x1, t1 = x.reshape(-1), t.reshape(-1)
-    w_at, pw_at = _flat_weight(w, x.shape), _flat_weight(pw, x.shape)
+    grid = Elements(x.shape)
+    x2, t2, w2, pw2 = (grid.operand(a) for a in (x, t, w, pw))
+    out2 = None if loss_out is None else loss_out.reshape(grid.grid)
 
-    def body(start, stop, e, u, loss):
-        xb, tb, e, u, loss = x1[start:stop], t1[start:stop], e[:, 0], u[:, 0], loss[:, 0]
+    def body(tile, e, u, loss):
+        xb, tb = grid.tile(x2, tile), grid.tile(t2, tile)
+        e, u, loss = (scratch(b, xb.shape) for b in (e, u, loss))
         np.abs(xb, out=e)
         np.negative(e, out=e)
         np.exp(e, out=e)
         log1p = _log1p_unit(e, u, out=loss)  # log(1 + e^-|x|)
-        if pw_at is None:  # loss = max(x, 0) - y x + log(1 + e^-|x|), summed per element
+        if pw2 is None:  # loss = max(x, 0) - y x + log(1 + e^-|x|), summed per element
             np.maximum(xb, 0, out=e)
             np.subtract(e, np.multiply(tb, xb, out=u), out=e)
             np.add(log1p, e, out=loss)
         else:  # loss = (1 - y) x + (1 + (q - 1) y) softplus(-x), softplus(-x) = max(-x, 0) + log(1 + e^-|x|)
             np.maximum(np.negative(xb, out=e), 0, out=e)
             np.add(log1p, e, out=loss)
-            loss *= 1 + (pw_at(start, stop) - 1) * tb
-            loss += (1 - tb) * xb
-        if w_at is not None:
-            loss *= w_at(start, stop)
-        if loss_out is not None:
-            loss_out[start:stop] = loss
+            np.subtract(grid.tile(pw2, tile), 1, out=e)
+            e *= tb
+            e += 1
+            loss *= e
+            np.subtract(1, tb, out=e)
+            e *= xb
+            loss += e
+        if w2 is not None:
+            loss *= grid.tile(w2, tile)
+        if out2 is not None:
+            grid.tile(out2, tile)[...] = loss
         return float(loss.sum(dtype=np.float64))
 
-    total = sum(run_in_row_blocks(x1.size, 1, x.dtype, body, n_buffers=3))
+    total = sum(run_tiles(grid.plan(x.dtype.itemsize, 3), body, (1,), x.dtype, n_buffers=3))
     if not np.isfinite(total):
         check_finite(x, "logits")
     return total
@@ -256,7 +270,7 @@ def binary_cross_entropy_with_logits(
         logits, target, weight, pos_weight, reduction, check_logits=False
     )
     loss = np.empty(x.shape, x.dtype) if reduction == "none" else None
-    total = _bce_logits_pass(x, t, w, pw, None if loss is None else loss.reshape(-1))
+    total = _bce_logits_pass(x, t, w, pw, loss)
     return finish_reduction(total, x.size, loss, reduction, out_dtype, "binary_cross_entropy_with_logits", "an empty input")
 
 
@@ -286,9 +300,9 @@ def binary_cross_entropy_with_logits_grad(
     x, t, w, pw, reduction, out_dtype = _prepare_bce_logits(
         logits, target, weight, pos_weight, reduction, check_logits=False
     )
+    scale = 1.0 / x.size if reduction == "mean" and x.size else 1.0  # an empty gradient is empty
     grad = np.empty(x.shape, x.dtype)
-    scale = 1 / x.size if reduction == "mean" and x.size else 1
-    if not _bce_logits_grad_pass(x, t, w, pw, scale, grad.reshape(-1)):
+    if not _bce_logits_grad_pass(x, t, w, pw, scale, grad):
         check_finite(x, "logits")  # raises, naming the first bad logit
     return grad.astype(out_dtype, copy=False)
 
@@ -305,12 +319,13 @@ def _bce_logits_grad_pass(x, t, w, pw, scale, grad_out) -> bool:
     each accurate to a few units in the last place for either sign of :math:`x`; where
     :math:`e^{-x}` overflows, ``1/inf = 0`` gives the right limits.
     """
-    x1, t1 = x.reshape(-1), t.reshape(-1)
-    w_at, pw_at = _flat_weight(w, x.shape), _flat_weight(pw, x.shape)
+    grid = Elements(x.shape)
+    x2, t2, w2, pw2 = (grid.operand(a) for a in (x, t, w, pw))
+    out2 = grad_out.reshape(grid.grid)
 
-    def body(start, stop, sig_x, sig_neg):
-        xb, tb, gb = x1[start:stop], t1[start:stop], grad_out[start:stop]
-        sig_x, sig_neg = sig_x[:, 0], sig_neg[:, 0]
+    def body(tile, sig_x, sig_neg):
+        xb, tb, gb = grid.tile(x2, tile), grid.tile(t2, tile), grid.tile(out2, tile)
+        sig_x, sig_neg = scratch(sig_x, xb.shape), scratch(sig_neg, xb.shape)
         if not (-np.inf < xb.min() and xb.max() < np.inf):  # NaN or an infinity
             return False
         np.exp(np.negative(xb, out=sig_x), out=sig_x)  # e^-x
@@ -320,13 +335,13 @@ def _bce_logits_grad_pass(x, t, w, pw, scale, grad_out) -> bool:
         np.subtract(1, tb, out=gb)
         gb *= sig_x
         sig_neg *= tb
-        if pw_at is not None:
-            sig_neg *= pw_at(start, stop)
+        if pw2 is not None:
+            sig_neg *= grid.tile(pw2, tile)
         gb -= sig_neg
-        if w_at is not None:
-            gb *= w_at(start, stop)
+        if w2 is not None:
+            gb *= grid.tile(w2, tile)
         if scale != 1:
             gb *= scale
         return True
 
-    return all(run_in_row_blocks(x1.size, 1, x.dtype, body, n_buffers=2))
+    return all(run_tiles(grid.plan(x.dtype.itemsize, 2), body, (1,), x.dtype, n_buffers=2))

@@ -11,11 +11,13 @@ Bins lie on the *last* axis (as in mmdetection and ultralytics), unlike
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .activations import softmax
 from ._reduction import finish_reduction
-from ._blocks import NonFiniteRow, exp_rows, exp_rows_shifted, neg_log_prob, row_offsets, run_in_row_blocks, sums_are_safe, take
+from ._blocks import MIN_TERM, BadRow, ClassRows, flat_index, run_tiles, scratch, softmax_parts, take
 from ._validation import (
     broadcast_weight,
     check_finite,
@@ -27,9 +29,13 @@ from ._validation import (
 __all__ = ["distribution_focal_loss", "distribution_focal_loss_grad", "two_hot", "dfl_decode"]
 
 
+_NUM_BINS = "num_bins (formerly n_bins)"  # how error messages name two_hot's argument
+
+
 def _check_n_bins(n_bins: int, name: str) -> int:
     if n_bins < 2:
-        raise ValueError(f"{name} must have at least 2 bins on its last axis, got {n_bins}")
+        where = "" if name == _NUM_BINS else " on its last axis"
+        raise ValueError(f"{name} must have at least 2 bins{where}, got {n_bins}")
     return n_bins
 
 
@@ -44,6 +50,8 @@ def _bin_targets(target, n_bins: int, shape: tuple | None, dtype) -> np.ndarray:
         )
     t = t.astype(dtype, copy=False)
     check_finite(t, "target")
+    if t.size == 0 or (t.min() >= 0 and t.max() <= n_bins - 1):
+        return t
     bad = (t < 0) | (t > n_bins - 1)
     if bad.any():
         value = float(t[np.unravel_index(int(np.flatnonzero(bad.ravel())[0]), t.shape)])
@@ -62,24 +70,26 @@ def _neighbours(t: np.ndarray, n_bins: int):
     return left, left + 1, 1 - w_right, w_right
 
 
-def two_hot(target, n_bins: int) -> np.ndarray:
+def two_hot(target, num_bins: int | None = None, *, n_bins: int | None = None) -> np.ndarray:
     r"""The two-bin target distribution of continuous targets.
 
     A target :math:`y` with :math:`y_i \le y \le y_{i+1}` (bins at the integers) gets
     weight :math:`y_{i+1} - y` on bin :math:`i` and :math:`y - y_i` on bin :math:`i+1`;
-    its expected bin is exactly :math:`y`.
+    its expected bin is exactly :math:`y`. The counterpart of :func:`~celib.one_hot`,
+    and named like it (``one_hot(labels, num_classes)``, ``two_hot(target, num_bins)``).
 
     Parameters
     ----------
     target : array_like
-        Positions in ``[0, n_bins - 1]``, any shape.
-    n_bins : int
-        Number of bins, at least 2.
+        Positions in ``[0, num_bins - 1]``, any shape.
+    num_bins : int
+        Number of bins, at least 2. (``n_bins=`` is accepted too, with a
+        DeprecationWarning: it was this argument's name in celib 0.1.)
 
     Returns
     -------
     ndarray
-        Shape ``target.shape + (n_bins,)``; rows sum to 1.
+        Shape ``target.shape + (num_bins,)``; rows sum to 1.
 
     Examples
     --------
@@ -87,7 +97,14 @@ def two_hot(target, n_bins: int) -> np.ndarray:
     [[0.  0.  0.7 0.3 0. ]
      [0.  0.  0.  0.  1. ]]
     """
-    n_bins = _check_n_bins(check_int(n_bins, "n_bins"), "n_bins")
+    if n_bins is not None:
+        if num_bins is not None:
+            raise TypeError("two_hot: give num_bins only (n_bins is its old name)")
+        warnings.warn("two_hot(n_bins=...) is deprecated: use num_bins", DeprecationWarning, stacklevel=2)
+        num_bins = n_bins
+    if num_bins is None:
+        raise TypeError("two_hot() missing required argument: 'num_bins'")
+    n_bins = _check_n_bins(check_int(num_bins, _NUM_BINS), _NUM_BINS)
     t = _bin_targets(target, n_bins, None, np.float64 if np.asarray(target).dtype != np.float32 else np.float32)
     left, right, w_left, w_right = _neighbours(t, n_bins)
     out = np.zeros(t.shape + (n_bins,), t.dtype)
@@ -107,71 +124,65 @@ def _prepare_dfl(logits, target, weight, reduction):
     return x, t, w, reduction, out_dtype, n_bins
 
 
-def _dfl_pass(x2, t1, w1, *, loss_out=None, grad=None, grad_scale=1.0) -> float:
-    """One blocked pass over (M, n_bins) logits: per-row losses and/or the gradient.
+def _dfl_pass(x, t, w, *, loss2=None, grad3=None, scale=1.0) -> float:
+    r"""Distribution Focal Loss over all rows of bins, a tile at a time (see
+    :func:`celib.reference.distribution_focal_loss`).
 
-    Per block: ``e = exp(x)`` and row sums ``s`` (shifted by each row's maximum only if
-    needed); the loss is ``w_l log(s / e_l) + w_r log(s / e_r)`` (with a shift,
-    ``log s - w_l (x_l - m) - w_r (x_r - m)``), and the gradient
-    ``weight * (e / s - two_hot)``. Returns the sum of the (weighted) losses.
+    With :math:`p = e / s` from :func:`~celib._blocks.softmax_parts`, the two neighbour
+    bins' terms :math:`e_l, e_r` kept apart from the ``rest`` of the row sum :math:`s`:
+
+    - loss: :math:`w_l \log(s / e_l) + w_r \log(s / e_r)`, each log written as
+      :math:`\log(1 + (s - e_k) / e_k)` with :math:`s - e_k` summed without ``e_k``;
+    - gradient: :math:`p - \text{two-hot}(y)`, whose two neighbour entries are
+      :math:`(w_r e_l - w_l (\mathit{rest} + e_r)) / s` and
+      :math:`(w_l e_r - w_r (\mathit{rest} + e_l)) / s`;
+
+    both times the sample's weight. Every logit must be finite.
     """
-    n_rows, n_bins = x2.shape
-    ones = np.ones(n_bins, x2.dtype)
-    offsets = row_offsets(n_rows, n_bins)
+    rows = ClassRows(x, axis=-1)
+    n_bins, dtype = rows.n_classes, x.dtype
+    t2 = rows.row_grid(t)
+    w2 = None if w is None else rows.row_grid(np.broadcast_to(w, t.shape))
 
-    def neighbours(start, stop):
-        """Flat indices of each row's two bins in the block, and their weights."""
-        left, _, w_left, w_right = _neighbours(t1[start:stop], n_bins)
-        left += offsets[: stop - start]
-        return left, left + 1, w_left, w_right
-
-    def exp_block(xb, e):
-        if not xb.min() > -np.inf:  # NaN or -inf (+inf is caught by the sums)
-            raise NonFiniteRow
-        return exp_rows(xb, e, ones)
-
-    def loss_body(start, stop, e):
-        xb = x2[start:stop]
-        left, right, w_left, w_right = neighbours(start, stop)
-        s = exp_block(xb, e)
-        nll_left = neg_log_prob(e, s, left)
-        nll_right = None if nll_left is None else neg_log_prob(e, s, right)
-        if nll_right is not None:
-            loss = w_left * nll_left + w_right * nll_right
-        if nll_right is None or not np.isfinite(loss.sum(dtype=np.float64)):  # shift, redo
-            s, shift = exp_rows_shifted(xb, e, ones)
-            loss = np.log(s) - (w_left * (take(xb, left) - shift) + w_right * (take(xb, right) - shift))
-        if w1 is not None:
-            loss = w1[start:stop] * loss
-        if loss_out is not None:
-            loss_out[start:stop] = loss
-        return float(loss.sum(dtype=np.float64))
-
-    def grad_body(start, stop, e):
-        xb = x2[start:stop]
-        left, right, w_left, w_right = neighbours(start, stop)
-        s = exp_block(xb, e)
-        if not sums_are_safe(s):
-            s, _ = exp_rows_shifted(xb, e, ones)
-        coef = grad_scale if w1 is None else w1[start:stop] * grad_scale
-        gb = grad[start:stop]
-        np.multiply(e, (coef / s)[:, None], out=gb)
-        flat = gb.reshape(-1)
-        flat[left] -= w_left * coef
-        flat[right] -= w_right * coef
+    def body(tile, e, xbuf=None):
+        xb = rows.read(tile, xbuf)
+        e = scratch(e, xb.shape)
+        left, _, w_left, w_right = _neighbours(rows.per_row(t2, tile), n_bins)
+        il = flat_index(xb, n_bins, left)
+        ir = il + 1
+        try:
+            if not xb.min(initial=np.inf) > -np.inf:  # NaN or -inf (+inf fails in softmax_parts)
+                raise BadRow(0)
+            (e_l, e_r), rest, m = softmax_parts(xb, e, (il, ir), None)
+        except BadRow:
+            check_finite(x, "logits")  # names the first NaN or infinity
+            raise
+        coef = None if w2 is None else rows.per_row(w2, tile)
+        if grad3 is None:
+            nll_l, nll_r = np.log1p((rest + e_r) / e_l), np.log1p((rest + e_l) / e_r)
+            if m is not None:  # where a term underflowed, -log p_k = lse - x_k
+                lse = np.log(rest + e_l + e_r) + m
+                nll_l = np.where(e_l >= MIN_TERM, nll_l, lse - take(xb, il))
+                nll_r = np.where(e_r >= MIN_TERM, nll_r, lse - take(xb, ir))
+            loss = w_left * nll_l + w_right * nll_r
+            if coef is not None:
+                loss = coef * loss
+            if loss2 is not None:
+                rows.per_row(loss2, tile)[...] = loss
+            return float(loss.sum(dtype=np.float64))
+        s = rest + e_l + e_r
+        coef = scale if coef is None else coef * scale
+        g = rows.out_rows(tile, grad3)
+        g = e if g is None else g
+        np.multiply(e, (coef / s)[:, None], out=g)  # p, with 0 at the two neighbours
+        flat = g.reshape(-1)
+        flat[il] = coef * (w_right * e_l - w_left * (rest + e_r)) / s
+        flat[ir] = coef * (w_left * e_r - w_right * (rest + e_l)) / s
+        rows.write(tile, grad3, g)
         return 0.0
 
-    return sum(run_in_row_blocks(n_rows, n_bins, x2.dtype, loss_body if grad is None else grad_body))
-
-
-def _run_dfl_pass(x, t, w, **kwargs) -> float:
-    n_bins = x.shape[-1]
-    w1 = None if w is None else np.broadcast_to(w, t.shape).reshape(-1)
-    try:
-        return _dfl_pass(x.reshape(-1, n_bins), t.reshape(-1), w1, **kwargs)
-    except NonFiniteRow:
-        check_finite(x, "logits")  # names the first NaN or infinity
-        raise
+    n_buffers = 1 + rows.needs_copy
+    return sum(run_tiles(rows.plan(dtype.itemsize, n_buffers), body, (n_bins,), dtype, n_buffers))
 
 
 def distribution_focal_loss(logits, target, *, weight=None, reduction: str = "mean") -> np.ndarray:
@@ -219,7 +230,7 @@ def distribution_focal_loss(logits, target, *, weight=None, reduction: str = "me
     """
     x, t, w, reduction, out_dtype, n_bins = _prepare_dfl(logits, target, weight, reduction)
     loss = np.empty(t.shape, x.dtype) if reduction == "none" else None
-    total = _run_dfl_pass(x, t, w, loss_out=None if loss is None else loss.reshape(-1))
+    total = _dfl_pass(x, t, w, loss2=None if loss is None else loss.reshape(-1, 1))
     return finish_reduction(total, t.size, loss, reduction, out_dtype, "distribution_focal_loss", "no targets")
 
 
@@ -248,7 +259,7 @@ def distribution_focal_loss_grad(logits, target, *, weight=None, reduction: str 
     x, t, w, reduction, out_dtype, n_bins = _prepare_dfl(logits, target, weight, reduction)
     grad = np.empty(x.shape, x.dtype)
     scale = 1.0 / t.size if reduction == "mean" and t.size else 1.0
-    _run_dfl_pass(x, t, w, grad=grad.reshape(-1, n_bins), grad_scale=scale)
+    _dfl_pass(x, t, w, grad3=grad.reshape(-1, n_bins, 1), scale=scale)
     return grad.astype(out_dtype, copy=False)
 
 

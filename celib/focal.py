@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .activations import sigmoid
-from .binary import bce_with_logits_elements as _bce_elements
-from ._reduction import reduce_elementwise, scale_elementwise_grad
+from .binary import _elementwise_grad, _reduce_elementwise, bce_with_logits_elements as _bce_elements
 from ._validation import check_finite, check_real, check_reduction, check_unit_interval, float_array
+
+#: Largest focusing exponent accepted (``gamma``, ``beta``): any finite value works, but
+#: beyond this every modulating factor below 1 underflows to 0 and the loss is 0.
+MAX_EXPONENT = 1e6
 
 __all__ = ["sigmoid_focal_loss", "sigmoid_focal_loss_grad", "quality_focal_loss", "quality_focal_loss_grad"]
 
@@ -28,7 +30,8 @@ def _prepare(logits, target, reduction):
         raise TypeError(f"target must be an array of real numbers, got dtype {t.dtype}")
     if t.shape != x.shape:
         raise ValueError(f"target must have the shape of logits {x.shape}, got shape {t.shape}")
-    t = t.astype(x.dtype, copy=False)
+    if t.dtype.kind != "f":
+        t = t.astype(x.dtype)
     check_unit_interval(t, "target")  # also refuses NaN and infinities
     return x, t, reduction, out_dtype
 
@@ -38,6 +41,13 @@ def _check_alpha(alpha):
         return None
     alpha = check_real(alpha, "alpha", -np.inf, 1.0)
     return None if alpha < 0 else alpha  # torchvision: a negative alpha switches it off
+
+
+def _sigmoids(x):
+    """``sigmoid(x)`` and ``sigmoid(-x)``, each from ``exp(-|x|)``, never overflowing."""
+    e = np.exp(-np.abs(x))
+    one = 1 / (1 + e)
+    return np.where(x >= 0, one, e * one), np.where(x >= 0, e * one, one)
 
 
 def _powers(base: np.ndarray, exponent: float):
@@ -93,14 +103,15 @@ def sigmoid_focal_loss(
     """
     x, t, reduction, out_dtype = _prepare(logits, target, reduction)
     alpha = _check_alpha(alpha)
-    gamma = check_real(gamma, "gamma", 0.0, np.inf)
-    p, q = sigmoid(x), sigmoid(-x)
-    one_minus_pt = q * t + p * (1 - t)
-    modulating, _ = _powers(one_minus_pt, gamma)
-    loss = _bce_elements(x, t) * modulating
-    if alpha is not None:
-        loss = (alpha * t + (1 - alpha) * (1 - t)) * loss
-    return reduce_elementwise(loss, reduction, out_dtype, "sigmoid_focal_loss")
+    gamma = check_real(gamma, "gamma", 0.0, MAX_EXPONENT)
+
+    def kernel(x, t):
+        p, q = _sigmoids(x)
+        modulating, _ = _powers(q * t + p * (1 - t), gamma)  # (1 - p_t)^gamma
+        loss = _bce_elements(x, t) * modulating
+        return loss if alpha is None else (alpha * t + (1 - alpha) * (1 - t)) * loss
+
+    return _reduce_elementwise(kernel, [x, t], x, reduction, out_dtype, "sigmoid_focal_loss", n_temporaries=16)
 
 
 def sigmoid_focal_loss_grad(
@@ -133,14 +144,15 @@ def sigmoid_focal_loss_grad(
     """
     x, t, reduction, out_dtype = _prepare(logits, target, reduction)
     alpha = _check_alpha(alpha)
-    gamma = check_real(gamma, "gamma", 0.0, np.inf)
-    p, q = sigmoid(x), sigmoid(-x)
-    one_minus_pt = q * t + p * (1 - t)
-    modulating, d_modulating = _powers(one_minus_pt, gamma)
-    grad = modulating * (p - t) + d_modulating * (1 - 2 * t) * p * q * _bce_elements(x, t)
-    if alpha is not None:
-        grad = (alpha * t + (1 - alpha) * (1 - t)) * grad
-    return scale_elementwise_grad(grad, reduction, out_dtype)
+    gamma = check_real(gamma, "gamma", 0.0, MAX_EXPONENT)
+
+    def kernel(x, t):
+        p, q = _sigmoids(x)
+        modulating, d_modulating = _powers(q * t + p * (1 - t), gamma)
+        grad = modulating * (p - t) + d_modulating * (1 - 2 * t) * p * q * _bce_elements(x, t)
+        return grad if alpha is None else (alpha * t + (1 - alpha) * (1 - t)) * grad
+
+    return _elementwise_grad(kernel, [x, t], x, reduction, out_dtype, n_temporaries=16)
 
 
 def quality_focal_loss(logits, target, *, beta: float = 2.0, reduction: str = "mean") -> np.ndarray:
@@ -179,10 +191,14 @@ def quality_focal_loss(logits, target, *, beta: float = 2.0, reduction: str = "m
     0.0
     """
     x, t, reduction, out_dtype = _prepare(logits, target, reduction)
-    beta = check_real(beta, "beta", 0.0, np.inf)
-    p = sigmoid(x)
-    scale, _ = _powers(np.abs(t - p), beta)
-    return reduce_elementwise(_bce_elements(x, t) * scale, reduction, out_dtype, "quality_focal_loss")
+    beta = check_real(beta, "beta", 0.0, MAX_EXPONENT)
+
+    def kernel(x, t):
+        p, _ = _sigmoids(x)
+        scale, _ = _powers(np.abs(t - p), beta)
+        return _bce_elements(x, t) * scale
+
+    return _reduce_elementwise(kernel, [x, t], x, reduction, out_dtype, "quality_focal_loss", n_temporaries=16)
 
 
 def quality_focal_loss_grad(logits, target, *, beta: float = 2.0, reduction: str = "mean") -> np.ndarray:
@@ -209,9 +225,12 @@ def quality_focal_loss_grad(logits, target, *, beta: float = 2.0, reduction: str
     [-0.0773]
     """
     x, t, reduction, out_dtype = _prepare(logits, target, reduction)
-    beta = check_real(beta, "beta", 0.0, np.inf)
-    p, q = sigmoid(x), sigmoid(-x)
-    diff = p - t
-    scale, d_scale = _powers(np.abs(diff), beta)
-    grad = scale * diff + d_scale * np.sign(diff) * p * q * _bce_elements(x, t)
-    return scale_elementwise_grad(grad, reduction, out_dtype)
+    beta = check_real(beta, "beta", 0.0, MAX_EXPONENT)
+
+    def kernel(x, t):
+        p, q = _sigmoids(x)
+        diff = p - t
+        scale, d_scale = _powers(np.abs(diff), beta)
+        return scale * diff + d_scale * np.sign(diff) * p * q * _bce_elements(x, t)
+
+    return _elementwise_grad(kernel, [x, t], x, reduction, out_dtype, n_temporaries=16)

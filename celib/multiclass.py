@@ -12,25 +12,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._reduction import finish_reduction
 from ._blocks import (
-    NonFiniteRow,
-    exp_rows,
-    exp_rows_shifted,
-    neg_log_prob,
-    row_offsets,
-    run_in_row_blocks,
-    sums_are_safe,
+    MIN_TERM,
+    BadRow,
+    ClassRows,
+    flat_index,
+    row_max,
+    run_tiles,
+    scratch,
+    softmax_parts,
     take,
 )
+from ._reduction import finish_reduction, mean_scale
 from ._validation import (
-    _where,
-    check_distribution,
     check_int,
-    check_no_nan,
-    check_no_posinf,
     check_real,
     check_reduction,
+    check_unit_interval,
     class_targets,
     class_weight,
     float_array,
@@ -41,6 +39,7 @@ __all__ = [
     "cross_entropy",
     "cross_entropy_grad",
     "nll_loss",
+    "nll_loss_grad",
     "categorical_cross_entropy",
     "categorical_cross_entropy_grad",
 ]
@@ -48,7 +47,7 @@ __all__ = [
 _NO_TARGETS = "no targets (none given, all ignored, or all of weight 0)"
 
 # ---------------------------------------------------------------------------------------
-# Shapes: every input is viewed as rows of C classes, (M, C), and results are put back.
+# Shapes and targets
 # ---------------------------------------------------------------------------------------
 def _class_axis_first_check(x: np.ndarray, name: str) -> int:
     if x.ndim == 0:
@@ -64,24 +63,85 @@ def _batch_shape(x: np.ndarray) -> tuple:
     return () if x.ndim == 1 else (x.shape[0],) + x.shape[2:]
 
 
-def _as_rows(x: np.ndarray) -> np.ndarray:
-    """View ``x`` as (M, C) rows, class axis last (a copy only for (N, C, d1, ...))."""
-    if x.ndim == 1:
-        return x[None, :]
-    return np.moveaxis(x, 1, -1).reshape(-1, x.shape[1])
+def _as_target_array(target) -> np.ndarray:
+    """``target`` as an array; an empty list is an empty array of class indices (int64)."""
+    t = np.asarray(target)
+    if t.size == 0 and not isinstance(target, np.ndarray):
+        t = t.astype(np.int64)
+    return t
 
 
-def _from_rows(rows: np.ndarray, like: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`_as_rows` for an (M, C) array."""
-    if like.ndim == 1:
-        return rows[0]
-    moved = rows.reshape((like.shape[0],) + like.shape[2:] + (like.shape[1],))
-    return np.ascontiguousarray(np.moveaxis(moved, -1, 1))
+def _valid_and_classes(tb: np.ndarray, ignore_index: int | None):
+    """Which targets of a tile count (None: all), and their classes as ``intp`` (0 where ignored)."""
+    if ignore_index is None:
+        return None, tb.astype(np.intp, copy=False)
+    valid = tb != ignore_index
+    if valid.all():
+        return None, tb.astype(np.intp, copy=False)
+    return valid, np.where(valid, tb, 0).astype(np.intp, copy=False)
 
 
-def _reduce(loss: np.ndarray, reduction: str, denominator, batch_shape, out_dtype, func, why):
-    total = loss.sum(dtype=np.float64) if reduction != "none" else 0.0
-    return finish_reduction(total, denominator, loss.reshape(batch_shape), reduction, out_dtype, func, why)
+def _target_weights(w, y, valid, dtype):
+    """Each row's target weight ``w_y`` (0 where ignored), or None when all are 1."""
+    if w is None:
+        return None if valid is None else valid.astype(dtype)
+    wy = np.take(w, y)
+    if valid is not None:
+        wy[~valid] = 0
+    return wy
+
+
+def _target_weight_sum(t2: np.ndarray, w, ignore_index: int, chunk: int = 1 << 16) -> float:
+    """The mean's denominator: the sum of the weights of the targets that count."""
+    total = 0.0
+    step = max(1, chunk // max(t2.shape[1], 1))
+    for n0 in range(0, t2.shape[0], step):
+        valid, y = _valid_and_classes(t2[n0 : n0 + step].reshape(-1), ignore_index)
+        wy = _target_weights(w, y, valid, np.float64)
+        total += float(y.size if wy is None else wy.sum(dtype=np.float64))
+    return total
+
+
+def _index_mean_scale(t2, w, ignore_index: int, reduction: str, func: str):
+    """What a gradient of the sum is multiplied by: 1, or 1 / the mean's denominator.
+
+    Over no target the mean is 0/0: then (with a RuntimeWarning) the value the whole
+    gradient takes, as a 0-d array: 0 when no target counts, nan when all weigh 0 (as
+    PyTorch)."""
+    if reduction != "mean":
+        return 1.0
+    denominator = _target_weight_sum(t2, w, ignore_index)
+    if denominator != 0:
+        return 1.0 / denominator
+    warn_empty_mean(func, _NO_TARGETS, stacklevel=4)
+    return np.array(0.0 if _target_weight_sum(t2, None, ignore_index) == 0 else np.nan)
+
+
+def _bad_row_error(rows: ClassRows, tile, k: int, xb: np.ndarray, name: str) -> ValueError:
+    """The error for row ``k`` of a tile whose maximum is not finite: name the element."""
+    row = xb[k]
+    for test, what in ((np.isnan, "must not contain NaN; found nan"),
+                       (np.isposinf, "must not contain +inf (the softmax would be inf/inf); found inf")):
+        hit = np.flatnonzero(test(row))
+        if hit.size:
+            return ValueError(f"{name} {what} at index {rows.element_index(tile, k, int(hit[0]))}")
+    return ValueError(
+        f"{name} has a sample whose logits are all -inf at index {rows.row_index(tile, k)}: "
+        "its softmax is 0/0"
+    )
+
+
+def _check_row_sums(rows: ClassRows, tile, sums: np.ndarray, name: str, dtype) -> None:
+    """Each row of a tile must sum to 1 (tolerance sqrt(eps) * sqrt(C))."""
+    tol = float(np.sqrt(np.finfo(dtype).eps)) * max(1.0, np.sqrt(rows.n_classes))
+    bad = ~(np.abs(sums - 1.0) <= tol)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{name} must be a probability distribution along axis {rows.axis} "
+            f"(each slice summing to 1); a slice at index {rows.row_index(tile, k)} "
+            f"sums to {float(sums[k])!r}"
+        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -91,12 +151,11 @@ def _prepare_ce(logits, target, weight, ignore_index, reduction, label_smoothing
     reduction = check_reduction(reduction)
     ignore_index = check_int(ignore_index, "ignore_index")
     eps = check_real(label_smoothing, "label_smoothing", 0.0, 1.0)
-    # NaN and +inf in the logits are found cheaply inside the blocked loop (they make
-    # a row's max non-finite); only probability targets check them up front.
+    # NaN and infinities in the logits are found inside the blocked pass, row by row.
     x, out_dtype = float_array(logits, "logits", check_nan=False)
     n_classes = _class_axis_first_check(x, "logits")
     w = class_weight(weight, n_classes, x.dtype)
-    t = np.asarray(target)
+    t = _as_target_array(target)
     if t.dtype.kind == "f":
         if t.shape == _batch_shape(x) and t.shape != x.shape:
             raise TypeError(
@@ -114,135 +173,140 @@ def _prepare_ce(logits, target, weight, ignore_index, reduction, label_smoothing
                 "there are no class indices to ignore (PyTorch raises for ignore_index >= 0 "
                 "and silently ignores a negative one)"
             )
-        t = t.astype(x.dtype, copy=False)
-        check_no_nan(t, "target")
-        check_distribution(t, "target", axis=0 if x.ndim == 1 else 1)
-        if not np.isfinite(x.max(axis=0 if x.ndim == 1 else 1)).all():
-            _raise_non_finite(x)
+        check_unit_interval(t, "target")  # also refuses NaN and infinities; the sums are checked per tile
         probs = True
     else:
         t = class_targets(t, n_classes, _batch_shape(x), ignore_index)
         probs = False
-    return x, t, w, probs, ignore_index, reduction, eps, out_dtype, n_classes
-
-
-def _raise_non_finite(x: np.ndarray) -> None:
-    """Called when some row's max is not finite: name the culprit in the caller's shape."""
-    check_no_nan(x, "logits")
-    check_no_posinf(x, "logits")
-    bad = np.all(np.isneginf(x), axis=0 if x.ndim == 1 else 1)
-    raise ValueError(f"logits has a sample whose logits are all -inf{_where(bad)}: its softmax is 0/0")
+    return x, t, w, probs, ignore_index, reduction, eps, out_dtype
 
 
 # ---------------------------------------------------------------------------------------
-# The blocked kernel for class-index targets
+# The kernels. Each walks the rows a tile at a time (celib._blocks) and returns the sum of
+# the losses and of their weights; it writes per-row losses into ``loss2`` and the
+# gradient (times ``scale``) into ``grad3`` when they are given. celib.reference holds
+# the same formulas written plainly, and the tests check one against the other.
 # ---------------------------------------------------------------------------------------
-def _index_target_pass(x2, t1, w, ignore_index, eps, *, loss_out=None, grad=None, grad_scale=1.0):
-    """One pass over the rows, in blocks, for class-index targets.
+def _ce_index_pass(rows: ClassRows, t2, w, ignore_index, eps, *, loss2=None, grad3=None, scale=1.0):
+    r"""Cross-entropy with class-index targets (see :func:`celib.reference.cross_entropy`).
 
-    Per block: ``e = exp(x)`` and the row sums ``s`` (shifted by each row's maximum only
-    if needed), then ``-log p_y = log(s / e_y)``. Writes the per-row losses into
-    ``loss_out`` if given, and the gradient ``scale * [a p - (1-eps) w_y e_y - (eps/C) w]``
-    into ``grad`` if given, where ``a = (1-eps) w_y + (eps/C) sum(w)``. Returns ``(sum of
-    losses, sum of the target weights that count)``.
+    With :math:`p = e / s` from :func:`~celib._blocks.softmax_parts`, the true class's
+    term :math:`e_y` kept apart from the ``rest`` of the row sum :math:`s`:
+
+    - loss: :math:`(1-\varepsilon)\, w_y \log(1 + \mathit{rest}/e_y)
+      + \tfrac{\varepsilon}{C} \sum_c w_c (\log s + m - x_c)`;
+    - gradient: :math:`a\,p - (1-\varepsilon) w_y\, \mathbb{1}_y - \tfrac{\varepsilon}{C} w`
+      with :math:`a = (1-\varepsilon) w_y + \tfrac{\varepsilon}{C}\sum_c w_c`, whose true-class
+      entry is computed as :math:`(\tfrac{\varepsilon}{C}\sum_c w_c\, e_y
+      - (1-\varepsilon) w_y\, \mathit{rest}) / s - \tfrac{\varepsilon}{C} w_y`, never as
+      the difference of two numbers near 1.
+
+    Ignored rows count 0 and get a zero gradient, whatever they hold.
     """
-    n_rows, n_classes = x2.shape
-    ones = np.ones(n_classes, x2.dtype)
-    w_vec = ones if w is None else w
+    n_classes, dtype = rows.n_classes, rows.x3.dtype
+    w_vec = np.ones(n_classes, dtype) if w is None else w
     w_sum = float(n_classes) if w is None else float(w.sum(dtype=np.float64))
-    any_ignored = bool((t1 == ignore_index).any()) if n_rows else False
-    offsets = row_offsets(n_rows, n_classes)
+    smooth = eps / n_classes
 
-    def targets(start, stop):
-        """Flat index of each row's target in the block, 0/1 validity, target weights."""
-        tb = t1[start:stop]
-        valid = None
-        if any_ignored:
-            valid = tb != ignore_index
-            tb = np.where(valid, tb, 0)
-        if w is not None:
-            wt = w[tb] if valid is None else np.where(valid, w[tb], 0).astype(x2.dtype)
-        else:
-            wt = None if valid is None else valid.astype(x2.dtype)
-        return offsets[: stop - start] + tb, valid, wt
-
-    def weighted(nll, xb, s, shift, valid, wt):
-        """The per-row loss from -log p_y: weights, ignored rows, label smoothing."""
-        if valid is not None:
-            nll = np.where(valid, nll, 0)  # an ignored row counts 0, even if its -log p is inf
-        loss = nll if wt is None else wt * nll
-        if eps:
-            lse = np.log(s) if shift is None else np.log(s) + shift
-            smooth = w_sum * lse - xb @ w_vec  # sum_c w_c (lse - x_c)
+    def body(tile, e, xbuf=None):
+        xb = rows.read(tile, xbuf)
+        e = scratch(e, xb.shape)
+        valid, y = _valid_and_classes(rows.per_row(t2, tile), ignore_index)
+        wy = _target_weights(w, y, valid, dtype)
+        index = flat_index(xb, n_classes, y)
+        try:
+            (e_y,), rest, m = softmax_parts(xb, e, (index,), valid)
+        except BadRow as bad:
+            raise _bad_row_error(rows, tile, bad.k, xb, "logits") from None
+        if grad3 is None:
+            nll = np.log1p(rest / e_y)
+            if m is not None:  # where e_y underflowed, -log p_y = lse - x_y
+                nll = np.where(e_y >= MIN_TERM, nll, np.log(rest + e_y) - (take(xb, index) - m))
             if valid is not None:
-                smooth = np.where(valid, smooth, 0)
-            loss = (1 - eps) * loss + (eps / n_classes) * smooth
-        return loss
-
-    def loss_body(start, stop, e):
-        xb = x2[start:stop]
-        index, valid, wt = targets(start, stop)
-        s = exp_rows(xb, e, ones)
-        nll = neg_log_prob(e, s, index)
-        if nll is not None:
-            loss = weighted(nll, xb, s, None, valid, wt)
-            total = float(loss.sum(dtype=np.float64))
-        if nll is None or not np.isfinite(total):  # overflow or lost digits: shift, redo
-            s, shift = exp_rows_shifted(xb, e, ones)
-            nll = np.log(s) - (take(xb, index) - shift)
-            loss = weighted(nll, xb, s, shift, valid, wt)
-            total = float(loss.sum(dtype=np.float64))
-        if loss_out is not None:
-            loss_out[start:stop] = loss
-        return total, float(stop - start if wt is None else wt.sum(dtype=np.float64))
-
-    def grad_body(start, stop, e):
-        xb = x2[start:stop]
-        index, valid, wt = targets(start, stop)
-        s = exp_rows(xb, e, ones)
-        if not sums_are_safe(s):
-            s, _ = exp_rows_shifted(xb, e, ones)
-        w_true = 1.0 if wt is None else wt
-        a = (1 - eps) * w_true
+                nll[~valid] = 0  # an ignored row counts 0, even if its -log p is inf or nan
+            loss = nll if wy is None else wy * nll
+            if eps:
+                lse = np.log(rest + e_y) + (0 if m is None else m)
+                smoothing = w_sum * lse - xb @ w_vec  # sum_c w_c (lse - x_c)
+                if valid is not None:
+                    smoothing[~valid] = 0
+                loss = (1 - eps) * loss + smooth * smoothing
+            if loss2 is not None:
+                rows.per_row(loss2, tile)[...] = loss  # loss2 is C-ordered: a view
+            return float(loss.sum(dtype=np.float64)), float(y.size if wy is None else wy.sum(dtype=np.float64))
+        s = rest + e_y
+        w_true = 1.0 if wy is None else wy
+        a = (1 - eps) * w_true + (smooth * w_sum if valid is None else smooth * w_sum * valid)
+        g = rows.out_rows(tile, grad3)
+        g = e if g is None else g
+        np.multiply(e, (a * scale / s)[:, None], out=g)  # a p, with 0 at the true class
+        g_y = ((1 - eps) * scale) * w_true * rest  # (1 - p_y) times the true class's weight
         if eps:
-            a = a + (eps / n_classes) * w_sum * (1.0 if valid is None else valid)
-        gb = grad[start:stop]
-        np.multiply(e, (a * grad_scale / s)[:, None], out=gb)  # a * softmax
-        gb.reshape(-1)[index] -= (1 - eps) * grad_scale * w_true
+            g_y = (smooth * w_sum * scale) * (e_y if valid is None else e_y * valid) - g_y
+        else:
+            np.negative(g_y, out=g_y)
+        g.reshape(-1)[index] = g_y / s
         if eps:
             if valid is None:
-                gb -= (eps / n_classes * grad_scale) * w_vec
+                g -= (smooth * scale) * w_vec
             else:
-                gb[valid] -= (eps / n_classes * grad_scale) * w_vec
+                g[valid] -= (smooth * scale) * w_vec
+        if valid is not None and m is not None:
+            g[~valid] = 0  # an ignored row may hold NaN or inf: its gradient is 0 all the same
+        rows.write(tile, grad3, g)
         return 0.0, 0.0
 
-    parts = run_in_row_blocks(n_rows, n_classes, x2.dtype, loss_body if grad is None else grad_body)
+    plan = rows.plan(np.dtype(dtype).itemsize, 1 + rows.needs_copy)
+    parts = run_tiles(plan, body, (n_classes,), dtype, 1 + rows.needs_copy)
     return sum(p[0] for p in parts), sum(p[1] for p in parts)
 
 
-def _run_index_pass(x, x2, *args, **kwargs):
-    """The blocked pass, with a bad row reported in the shape the caller passed."""
-    try:
-        return _index_target_pass(x2, *args, **kwargs)
-    except NonFiniteRow:
-        pass
-    _raise_non_finite(x)
+def _ce_prob_pass(rows: ClassRows, t3, w, eps, *, loss2=None, grad3=None, scale=1.0):
+    r"""Cross-entropy with probability targets (see :func:`celib.reference.cross_entropy`).
 
+    With :math:`\tilde t = w \odot ((1-\varepsilon) t + \varepsilon / C)`: the loss is
+    :math:`-\sum_c \tilde t_c \log p_c` (a term with :math:`\tilde t_c = 0` is 0, even where
+    :math:`p_c = 0`) and the gradient :math:`p \sum_c \tilde t_c - \tilde t`.
+    """
+    n_classes, dtype = rows.n_classes, rows.x3.dtype
 
-def _prob_target_terms(x2, t2, w, eps):
-    """Per-row loss and the unscaled gradient for probability targets."""
-    n_classes = x2.shape[1]
-    if eps:
-        t2 = t2 * (1 - eps) + eps / n_classes
-    tw = t2 if w is None else t2 * w
-    m = x2.max(axis=1, keepdims=True)
-    shifted = x2 - m
-    e = np.exp(shifted)
-    s = e.sum(axis=1, keepdims=True)
-    logp = shifted - np.log(s)
-    loss = -np.where(tw == 0, 0, tw * logp).sum(axis=1)  # 0 * log 0 = 0
-    grad = (e / s) * tw.sum(axis=1, keepdims=True) - tw
-    return loss, grad
+    def body(tile, e, tw, xbuf=None):
+        xb = rows.read(tile, xbuf)
+        e = scratch(e, xb.shape)
+        tb = rows.read(tile, tw, t3)  # the target's rows, in the logits' dtype
+        _check_row_sums(rows, tile, tb.sum(axis=1), "target", dtype)
+        tw = scratch(tw, xb.shape)
+        np.multiply(tb, 1 - eps, out=tw)
+        if eps:
+            tw += eps / n_classes
+        if w is not None:
+            tw *= w
+        m = row_max(xb)
+        bad = ~np.isfinite(m)
+        if bad.any():
+            raise _bad_row_error(rows, tile, int(np.flatnonzero(bad)[0]), xb, "logits")
+        np.subtract(xb, m[:, None], out=e)
+        np.exp(e, out=e)
+        s = e.sum(axis=1)
+        if grad3 is None:
+            np.subtract(xb, (np.log(s) + m)[:, None], out=e)  # log p
+            np.multiply(e, tw, out=e)
+            np.copyto(e, 0, where=tw == 0)  # 0 log 0 = 0
+            loss = -e.sum(axis=1)
+            if loss2 is not None:
+                rows.per_row(loss2, tile)[...] = loss
+            return float(loss.sum(dtype=np.float64))
+        g = rows.out_rows(tile, grad3)
+        g = e if g is None else g
+        np.multiply(e, (tw.sum(axis=1) * scale / s)[:, None], out=g)
+        tw *= scale
+        g -= tw
+        rows.write(tile, grad3, g)
+        return 0.0
+
+    n_buffers = 2 + rows.needs_copy
+    plan = rows.plan(np.dtype(dtype).itemsize, n_buffers)
+    return sum(run_tiles(plan, body, (n_classes,), dtype, n_buffers))
 
 
 def cross_entropy(
@@ -322,18 +386,16 @@ def cross_entropy(
     >>> print(round(float(cross_entropy(x, np.array([0, -100]))), 4))
     0.1269
     """
-    x, t, w, probs, ignore_index, reduction, eps, out_dtype, _ = _prepare_ce(
+    x, t, w, probs, ignore_index, reduction, eps, out_dtype = _prepare_ce(
         logits, target, weight, ignore_index, reduction, label_smoothing
     )
-    x2 = _as_rows(x)
-    batch_shape = _batch_shape(x)
+    rows = ClassRows(x)
+    loss = np.empty(_batch_shape(x), x.dtype) if reduction == "none" else None
+    loss2 = None if loss is None else rows.row_grid(loss)
     if probs:
-        loss, _ = _prob_target_terms(x2, _as_rows(t), w, eps)
-        return _reduce(loss, reduction, loss.size, batch_shape, out_dtype, "cross_entropy", "no samples")
-    loss = np.empty(batch_shape, x.dtype) if reduction == "none" else None
-    total, denominator = _run_index_pass(
-        x, x2, t.reshape(-1), w, ignore_index, eps, loss_out=None if loss is None else loss.reshape(-1)
-    )
+        total = _ce_prob_pass(rows, rows.as_grid(t), w, eps, loss2=loss2)
+        return finish_reduction(total, rows.n_rows, loss, reduction, out_dtype, "cross_entropy", "no samples")
+    total, denominator = _ce_index_pass(rows, rows.row_grid(t), w, ignore_index, eps, loss2=loss2)
     return finish_reduction(total, denominator, loss, reduction, out_dtype, "cross_entropy", _NO_TARGETS)
 
 
@@ -379,34 +441,23 @@ def cross_entropy_grad(
     >>> print((softmax(x) - one_hot([2], 3)).round(4))   # p - y
     [[ 0.09    0.2447 -0.3348]]
     """
-    x, t, w, probs, ignore_index, reduction, eps, out_dtype, _ = _prepare_ce(
+    x, t, w, probs, ignore_index, reduction, eps, out_dtype = _prepare_ce(
         logits, target, weight, ignore_index, reduction, label_smoothing
     )
-    x2 = _as_rows(x)
+    rows = ClassRows(x)
+    grad = np.empty(x.shape, x.dtype)
     if probs:
-        _, grad = _prob_target_terms(x2, _as_rows(t), w, eps)
-        if reduction == "mean":
-            if grad.shape[0] == 0:
-                warn_empty_mean("cross_entropy_grad", "no samples")
-            else:
-                grad /= grad.shape[0]
-        return _from_rows(grad, x).astype(out_dtype, copy=False)
-    t1 = t.reshape(-1)
-    scale = 1.0
-    if reduction == "mean":
-        valid = t1 != ignore_index
-        denominator = float(
-            valid.sum() if w is None else w[np.where(valid, t1, 0)][valid].sum(dtype=np.float64)
-        )
-        if denominator == 0:
-            warn_empty_mean("cross_entropy_grad", _NO_TARGETS)
-            # As PyTorch: no target at all gives a zero gradient, zero weights give nan.
-            fill = 0.0 if not valid.any() else np.nan
-            return np.full(x.shape, fill, dtype=out_dtype)
-        scale = 1.0 / denominator
-    grad = np.empty_like(x2)
-    _run_index_pass(x, x2, t1, w, ignore_index, eps, grad=grad, grad_scale=scale)
-    return _from_rows(grad, x).astype(out_dtype, copy=False)
+        scale = mean_scale(rows.n_rows, reduction, "cross_entropy_grad", "no samples")
+        if scale is not None:
+            _ce_prob_pass(rows, rows.as_grid(t), w, eps, grad3=rows.as_grid(grad), scale=scale)
+            return grad.astype(out_dtype, copy=False)
+        return np.full(x.shape, np.nan, out_dtype)
+    t2 = rows.row_grid(t)
+    scale = _index_mean_scale(t2, w, ignore_index, reduction, "cross_entropy_grad")
+    if isinstance(scale, np.ndarray):
+        return np.full(x.shape, scale, dtype=out_dtype)
+    _ce_index_pass(rows, t2, w, ignore_index, eps, grad3=rows.as_grid(grad), scale=scale)
+    return grad.astype(out_dtype, copy=False)
 
 
 def nll_loss(
@@ -424,8 +475,9 @@ def nll_loss(
     Parameters
     ----------
     log_probs : array_like, shape (C,) or (N, C) or (N, C, d1, ...)
-        Log-probabilities, class axis 1. NaN is refused; -inf means probability 0.
-        As in PyTorch, the values are not checked to be log-probabilities.
+        Log-probabilities, class axis 1. NaN in a sample that counts is refused; -inf
+        means probability 0. As in PyTorch, the values are not checked to be
+        log-probabilities, and an ignored sample may hold anything.
     target : array_like of int
         Class indices of shape () or (N,) or (N, d1, ...), in ``[0, C)`` or equal to
         ``ignore_index``.
@@ -451,51 +503,162 @@ def nll_loss(
     >>> print(round(float(nll_loss(logp, np.array([0, 2]))), 4))   # (-log 0.7 - log 0.8) / 2
     0.2899
     """
+    x, t2, w, ignore_index, reduction, out_dtype, rows = _prepare_nll(
+        log_probs, target, weight, ignore_index, reduction
+    )
+    loss = np.empty(_batch_shape(x), x.dtype) if reduction == "none" else None
+    total, denominator = _nll_pass(rows, t2, w, ignore_index, loss2=None if loss is None else rows.row_grid(loss))
+    return finish_reduction(total, denominator, loss, reduction, out_dtype, "nll_loss", _NO_TARGETS)
+
+
+def nll_loss_grad(
+    log_probs,
+    target,
+    *,
+    weight=None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> np.ndarray:
+    r"""Gradient of :func:`nll_loss` with respect to ``log_probs``: :math:`-w_{y_n}` at each target.
+
+    Every other entry is 0: the loss reads one log-probability per sample. Through a
+    log-softmax this becomes :math:`p - y` (see :func:`cross_entropy_grad`).
+
+    Parameters
+    ----------
+    log_probs, target, weight, ignore_index, reduction
+        As for :func:`nll_loss`; divided by the same denominator for
+        ``reduction="mean"``; ``reduction="none"`` gives the gradient of the sum.
+
+    Returns
+    -------
+    ndarray
+        Shape and float dtype of ``log_probs``. Ignored samples get 0.
+
+    Examples
+    --------
+    >>> logp = np.log(np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]]))
+    >>> print(nll_loss_grad(logp, np.array([0, 2])))
+    [[-0.5  0.   0. ]
+     [ 0.   0.  -0.5]]
+    """
+    x, t2, w, ignore_index, reduction, out_dtype, rows = _prepare_nll(
+        log_probs, target, weight, ignore_index, reduction
+    )
+    scale = _index_mean_scale(t2, w, ignore_index, reduction, "nll_loss_grad")
+    if isinstance(scale, np.ndarray):
+        return np.full(x.shape, scale, dtype=out_dtype)
+    grad = np.zeros(x.shape, x.dtype)
+    _nll_pass(rows, t2, w, ignore_index, grad3=rows.as_grid(grad), scale=scale)
+    return grad.astype(out_dtype, copy=False)
+
+
+def _prepare_nll(log_probs, target, weight, ignore_index, reduction):
     reduction = check_reduction(reduction)
     ignore_index = check_int(ignore_index, "ignore_index")
-    x, out_dtype = float_array(log_probs, "log_probs")
+    x, out_dtype = float_array(log_probs, "log_probs", check_nan=False)  # NaN: per row, below
     n_classes = _class_axis_first_check(x, "log_probs")
     w = class_weight(weight, n_classes, x.dtype)
-    t = np.asarray(target)
+    t = _as_target_array(target)
     if t.dtype.kind == "f":
         raise TypeError(
             f"target must hold integer class indices for nll_loss, got dtype {t.dtype}; "
             "for probability targets use cross_entropy"
         )
-    t = class_targets(t, n_classes, _batch_shape(x), ignore_index).reshape(-1)
-    x2 = _as_rows(x)
-    valid = t != ignore_index
-    t_safe = np.where(valid, t, 0)
-    w_t = np.where(valid, 1.0 if w is None else w[t_safe], 0.0).astype(x.dtype)
-    picked = x2[np.arange(x2.shape[0]), t_safe]
-    loss = np.where(w_t == 0, 0, -w_t * picked).astype(x.dtype)
-    return _reduce(
-        loss, reduction, float(w_t.sum(dtype=np.float64)), _batch_shape(x), out_dtype, "nll_loss",
-        _NO_TARGETS,
-    )
+    t = class_targets(t, n_classes, _batch_shape(x), ignore_index)
+    rows = ClassRows(x)
+    return x, rows.row_grid(t), w, ignore_index, reduction, out_dtype, rows
+
+
+def _nll_pass(rows: ClassRows, t2, w, ignore_index, *, loss2=None, grad3=None, scale=1.0):
+    """``-w_y log p_y`` per row (0 where ignored or where ``w_y = 0``), or its gradient
+    ``-scale w_y`` at the target. A counted row that holds NaN is refused."""
+    x3, dtype = rows.x3, rows.x3.dtype
+    has_nan = x3.size > 0 and np.isnan(x3.min())
+
+    def body(tile):
+        view = rows.view(x3, tile)  # (n, d, C), strided
+        valid, y = _valid_and_classes(rows.per_row(t2, tile), ignore_index)
+        if has_nan:
+            nan_rows = np.isnan(view).any(axis=2).reshape(-1)
+            if valid is not None:
+                nan_rows &= valid
+            if nan_rows.any():
+                k = int(np.flatnonzero(nan_rows)[0])
+                c = int(np.flatnonzero(np.isnan(view.reshape(-1, rows.n_classes)[k]))[0])
+                raise ValueError(
+                    f"log_probs must not contain NaN; found nan at index {rows.element_index(tile, k, c)}"
+                )
+        wy = _target_weights(w, y, valid, dtype)
+        weight = np.ones(y.size, dtype) if wy is None else wy
+        y3 = y.reshape(view.shape[:2] + (1,))
+        if grad3 is not None:
+            np.put_along_axis(rows.view(grad3, tile), y3, (0.0 - scale * weight).reshape(y3.shape), axis=2)
+            return 0.0, 0.0
+        picked = np.take_along_axis(view, y3, axis=2).reshape(-1)
+        loss = np.where(weight == 0, 0, -weight * picked).astype(dtype, copy=False)
+        if loss2 is not None:
+            rows.per_row(loss2, tile)[...] = loss
+        return float(loss.sum(dtype=np.float64)), float(weight.sum(dtype=np.float64))
+
+    plan = rows.plan(np.dtype(dtype).itemsize, 0)
+    parts = run_tiles(plan, body, (rows.n_classes,), dtype, 0)
+    return sum(p[0] for p in parts), sum(p[1] for p in parts)
 
 
 def _prepare_categorical(probs, target, reduction):
     reduction = check_reduction(reduction)
     p, out_dtype = float_array(probs, "probs")
-    n_classes = _class_axis_first_check(p, "probs")
-    axis = 0 if p.ndim == 1 else 1
-    check_distribution(p, "probs", axis=axis)
-    t = np.asarray(target)
+    _class_axis_first_check(p, "probs")
+    check_unit_interval(p, "probs")  # the sums to 1 are checked per tile
+    rows = ClassRows(p)
+    t = _as_target_array(target)
     if t.dtype.kind == "f" or (t.shape == p.shape and t.dtype.kind in "iu"):
         if t.shape != p.shape:
             raise ValueError(
                 f"a floating-point target is a one-hot or probability vector and must have "
                 f"the shape of probs {p.shape}, got shape {t.shape}"
             )
-        t = t.astype(p.dtype, copy=False)
-        check_no_nan(t, "target")
-        check_distribution(t, "target", axis=axis)
-        t_rows = _as_rows(t)
-    else:
-        t = class_targets(t, n_classes, _batch_shape(p), None)
-        t_rows = np.eye(n_classes, dtype=p.dtype)[t.reshape(-1)]
-    return p, _as_rows(p), t_rows, reduction, out_dtype
+        check_unit_interval(t, "target")
+        return p, rows, rows.as_grid(t), True, reduction, out_dtype
+    t = class_targets(t, rows.n_classes, _batch_shape(p), None)
+    return p, rows, rows.row_grid(t), False, reduction, out_dtype
+
+
+def _categorical_pass(rows: ClassRows, t, vectors: bool, *, loss2=None, grad3=None, scale=1.0) -> float:
+    r"""The notes' :math:`-\sum_k y_k \log p_k` per row (a term with :math:`y_k = 0` is 0),
+    or its gradient :math:`-y/p` (0 where :math:`y_k = 0`); ``t`` holds one-hot/probability
+    vectors (``vectors``) or class indices."""
+    n_classes, dtype = rows.n_classes, rows.x3.dtype
+
+    def body(tile, pbuf, tbuf):
+        pb = rows.read(tile, pbuf)
+        _check_row_sums(rows, tile, pb.sum(axis=1), "probs", dtype)
+        if vectors:
+            tb = rows.read(tile, tbuf, t)
+            _check_row_sums(rows, tile, tb.sum(axis=1), "target", dtype)
+        else:
+            y = rows.per_row(t, tile).astype(np.intp, copy=False)
+            tb = scratch(tbuf, pb.shape)
+            tb[...] = 0
+            tb.reshape(-1)[flat_index(tb, n_classes, y)] = 1
+        out = scratch(pbuf, pb.shape) if grad3 is None or rows.out_rows(tile, grad3) is None else rows.out_rows(tile, grad3)
+        if grad3 is None:
+            np.log(pb, out=out)
+            np.multiply(out, tb, out=out)
+            np.copyto(out, 0, where=tb == 0)  # 0 log 0 = 0
+            loss = -out.sum(axis=1)
+            if loss2 is not None:
+                rows.per_row(loss2, tile)[...] = loss
+            return float(loss.sum(dtype=np.float64))
+        np.divide(tb, pb, out=out)
+        out *= -scale
+        np.copyto(out, 0, where=tb == 0)  # only classes with y > 0 get a gradient
+        rows.write(tile, grad3, out)
+        return 0.0
+
+    plan = rows.plan(np.dtype(dtype).itemsize, 2)
+    return sum(run_tiles(plan, body, (n_classes,), dtype, 2))
 
 
 def categorical_cross_entropy(probs, target, *, reduction: str = "mean") -> np.ndarray:
@@ -532,10 +695,10 @@ def categorical_cross_entropy(probs, target, *, reduction: str = "mean") -> np.n
     >>> print(round(float(categorical_cross_entropy([[0.3, 0.3, 0.4]], [2])), 4))
     0.9163
     """
-    p, p2, t2, reduction, out_dtype = _prepare_categorical(probs, target, reduction)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        loss = -np.where(t2 == 0, 0, t2 * np.log(p2)).sum(axis=1)
-    return _reduce(loss, reduction, loss.size, _batch_shape(p), out_dtype, "categorical_cross_entropy", "no samples")
+    p, rows, t, vectors, reduction, out_dtype = _prepare_categorical(probs, target, reduction)
+    loss = np.empty(_batch_shape(p), p.dtype) if reduction == "none" else None
+    total = _categorical_pass(rows, t, vectors, loss2=None if loss is None else rows.row_grid(loss))
+    return finish_reduction(total, rows.n_rows, loss, reduction, out_dtype, "categorical_cross_entropy", "no samples")
 
 
 def categorical_cross_entropy_grad(probs, target, *, reduction: str = "mean") -> np.ndarray:
@@ -563,12 +726,10 @@ def categorical_cross_entropy_grad(probs, target, *, reduction: str = "mean") ->
     >>> print(categorical_cross_entropy_grad([0.3, 0.3, 0.4], [0, 0, 1.0]))
     [ 0.    0.   -2.5]
     """
-    p, p2, t2, reduction, out_dtype = _prepare_categorical(probs, target, reduction)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        grad = np.where(t2 == 0, 0, -t2 / p2)
-    if reduction == "mean":
-        if grad.shape[0] == 0:
-            warn_empty_mean("categorical_cross_entropy_grad", "no samples")
-        else:
-            grad /= grad.shape[0]
-    return _from_rows(grad, p).astype(out_dtype, copy=False)
+    p, rows, t, vectors, reduction, out_dtype = _prepare_categorical(probs, target, reduction)
+    scale = mean_scale(rows.n_rows, reduction, "categorical_cross_entropy_grad", "no samples")
+    if scale is None:
+        return np.full(p.shape, np.nan, out_dtype)
+    grad = np.empty(p.shape, p.dtype)
+    _categorical_pass(rows, t, vectors, grad3=rows.as_grid(grad), scale=scale)
+    return grad.astype(out_dtype, copy=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._reduction import reduce_elementwise, scale_elementwise_grad
+from .binary import _elementwise_grad, _reduce_elementwise
 from ._validation import check_finite, check_reduction, float_array
 
 __all__ = ["mse_loss", "mse_loss_grad"]
@@ -14,14 +14,14 @@ def _prepare_mse(input, target, reduction):
     reduction = check_reduction(reduction)
     x, out_dtype = float_array(input, "input")
     check_finite(x, "input")
-    t, _ = float_array(target, "target")
+    t, _ = float_array(target, "target", check_nan=False)
     check_finite(t, "target")
     if t.shape != x.shape:
         raise ValueError(
             f"target must have the shape of input {x.shape}, got shape {t.shape} "
             "(PyTorch would broadcast with a warning; celib refuses)"
         )
-    return x, t.astype(x.dtype, copy=False), reduction, out_dtype
+    return x, t, reduction, out_dtype  # a target of another dtype is converted a tile at a time
 
 
 def mse_loss(input, target, *, reduction: str = "mean") -> np.ndarray:
@@ -54,7 +54,7 @@ def mse_loss(input, target, *, reduction: str = "mean") -> np.ndarray:
     0.18
     """
     x, t, reduction, out_dtype = _prepare_mse(input, target, reduction)
-    return reduce_elementwise((x - t) ** 2, reduction, out_dtype, "mse_loss")
+    return _reduce_elementwise(lambda x, t: np.square(x - t), [x, t], x, reduction, out_dtype, "mse_loss")
 
 
 def mse_loss_grad(input, target, *, reduction: str = "mean") -> np.ndarray:
@@ -76,4 +76,4 @@ def mse_loss_grad(input, target, *, reduction: str = "mean") -> np.ndarray:
     [ 0.6  0.6 -1.2]
     """
     x, t, reduction, out_dtype = _prepare_mse(input, target, reduction)
-    return scale_elementwise_grad(2 * (x - t), reduction, out_dtype)
+    return _elementwise_grad(lambda x, t: 2 * (x - t), [x, t], x, reduction, out_dtype)

@@ -230,12 +230,14 @@ def test_an_error_in_one_thread_stops_the_others(monkeypatch):
     monkeypatch.setattr(blocks, "THREADS", 2)
     done = []
 
-    def body(start, stop, buffer):
-        if start == 0:
+    def body(tile, buffer):
+        if tile.o0 == 0:
             raise ValueError("bad block")
-        done.append(start)
+        done.append(tile.o0)
         return 0.0
 
+    plan = blocks.make_plan(100_000, 1, 10, 8, 1)
+    assert plan.n_tiles == 10_000 and plan.n_threads == 2
     with pytest.raises(ValueError, match="bad block"):
-        blocks.run_in_row_blocks(100_000, 10, np.float64, body)
+        blocks.run_tiles(plan, body, (10,), np.float64)
     assert len(done) < 5_000  # of the 9,999 other blocks
