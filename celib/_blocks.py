@@ -350,48 +350,65 @@ class BadRow(Exception):
         self.k = k
 
 
-def softmax_parts(xb: np.ndarray, e: np.ndarray, index: tuple, counted: np.ndarray | None):
+def softmax_parts(xb: np.ndarray, e: np.ndarray, columns: tuple, counted: np.ndarray | None):
     """Exponentials of a C-ordered ``(rows, C)`` tile for its softmax, picked entries apart.
 
-    On return ``e`` holds ``exp(x - m)`` with the entries at the flat indices in ``index``
-    (one array per picked entry of each row) set to 0; the function returns the picked
+    ``columns`` holds, for each picked entry, its column in every row (the target class,
+    or DFL's two neighbour bins). On return ``e`` holds ``exp(x - m)`` with the picked
+    entries set to 0; the function returns the flat indices of the picked entries, their
     terms, the ``rest`` of each row's sum (without the picked terms) and the shift ``m``
-    (None when no shift was needed). So the row sum is ``rest + sum(picked)`` and the
-    picked probabilities are ``picked / s``. Keeping ``rest`` apart is what keeps
+    of each row (None when no row was shifted). So the row sum is ``rest + sum(picked)``
+    and ``p_k = picked_k / s``. Keeping ``rest`` apart is what keeps
     ``1 - p_y = rest / s`` and ``-log p_y = log1p(rest / e_y)`` accurate when ``p_y`` is
     near 1.
 
-    First ``m = 0`` is tried (no pass to find each row's maximum); it is kept if every
-    picked term is at least ``MIN_TERM`` and every row sum at most ``MAX_SUM``, so that
-    all of them are normal floats with all their digits. Otherwise the tile is redone with
-    ``m`` = each row's maximum. A row whose maximum is NaN, +inf or -inf raises
+    First ``m = 0`` is tried (no pass to find each row's maximum). A row keeps it if its
+    picked terms are at least ``MIN_TERM`` and its sum at most ``MAX_SUM``, so that all of
+    them are normal floats with all their digits; the other rows are redone with ``m`` =
+    the row's maximum. So each row's result depends on that row alone, never on the
+    rows beside it in its tile. A row whose maximum is NaN, +inf or -inf raises
     :class:`BadRow` if it is ``counted`` (None: every row counts); rows that do not count
     get ``m = 0`` and whatever values follow, which the caller discards.
     """
-    ones = np.ones(xb.shape[1], e.dtype)
-    for m in (None, "max"):
-        if m is None:
-            np.exp(xb, out=e)
-        else:
-            m = row_max(xb)
-            finite = np.isfinite(m)
-            if not finite.all():
-                bad = ~finite if counted is None else ~finite & counted
-                if bad.any():
-                    raise BadRow(int(np.flatnonzero(bad)[0]))
-                m[~finite] = 0
-            np.subtract(xb, m[:, None], out=e)
-            np.exp(e, out=e)
-        flat = e.reshape(-1)
-        picked = [np.take(flat, i) for i in index]
-        for i in index:
-            flat[i] = 0
-        rest = e @ ones
-        if m is not None:
-            return picked, rest, m
-        s = rest + sum(picked)
-        if all(p.min(initial=np.inf) >= MIN_TERM for p in picked) and s.max(initial=0.0) <= MAX_SUM:
-            return picked, rest, None  # NaN fails both tests
+    n_cols = xb.shape[1]
+    ones = np.ones(n_cols, e.dtype)
+    index = [flat_index(xb, n_cols, c) for c in columns]
+    np.exp(xb, out=e)
+    picked, rest = _take_apart(e, index, ones)
+    s = rest + sum(picked)
+    if all(p.min(initial=np.inf) >= MIN_TERM for p in picked) and s.max(initial=0.0) <= MAX_SUM:
+        return index, picked, rest, None  # the common case (NaN fails both tests)
+    redo = ~(s <= MAX_SUM)
+    for p in picked:
+        redo |= ~(p >= MIN_TERM)
+    redo = np.flatnonzero(redo)
+    xs = xb[redo]
+    m = row_max(xs)
+    finite = np.isfinite(m)
+    if not finite.all():
+        bad = ~finite if counted is None else ~finite & counted[redo]
+        if bad.any():
+            raise BadRow(int(redo[np.flatnonzero(bad)[0]]))
+        m[~finite] = 0
+    es = np.exp(xs - m[:, None])
+    sub_picked, sub_rest = _take_apart(es, [flat_index(xs, n_cols, c[redo]) for c in columns], ones)
+    e[redo] = es
+    rest[redo] = sub_rest
+    for p, sub in zip(picked, sub_picked):
+        p[redo] = sub
+    shift = np.zeros(xb.shape[0], e.dtype)
+    shift[redo] = m
+    return index, picked, rest, shift
+
+
+def _take_apart(e: np.ndarray, index: list, ones: np.ndarray):
+    """The entries of ``e`` at the flat ``index`` arrays, then 0 there; and the row sums
+    of what is left."""
+    flat = e.reshape(-1)
+    picked = [np.take(flat, i) for i in index]
+    for i in index:
+        flat[i] = 0
+    return picked, e @ ones
 
 
 # ---------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import numpy as np
 
 from .activations import softmax
 from ._reduction import finish_reduction
-from ._blocks import MIN_TERM, BadRow, ClassRows, flat_index, run_tiles, scratch, softmax_parts, take
+from ._blocks import MIN_TERM, BadRow, ClassRows, run_tiles, scratch, softmax_parts, take
 from ._validation import (
     broadcast_weight,
     check_finite,
@@ -148,12 +148,10 @@ def _dfl_pass(x, t, w, *, loss2=None, grad3=None, scale=1.0) -> float:
         xb = rows.read(tile, xbuf)
         e = scratch(e, xb.shape)
         left, _, w_left, w_right = _neighbours(rows.per_row(t2, tile), n_bins)
-        il = flat_index(xb, n_bins, left)
-        ir = il + 1
         try:
             if not xb.min(initial=np.inf) > -np.inf:  # NaN or -inf (+inf fails in softmax_parts)
                 raise BadRow(0)
-            (e_l, e_r), rest, m = softmax_parts(xb, e, (il, ir), None)
+            (il, ir), (e_l, e_r), rest, m = softmax_parts(xb, e, (left, left + 1), None)
         except BadRow:
             check_finite(x, "logits")  # names the first NaN or infinity
             raise

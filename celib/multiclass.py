@@ -213,9 +213,8 @@ def _ce_index_pass(rows: ClassRows, t2, w, ignore_index, eps, *, loss2=None, gra
         e = scratch(e, xb.shape)
         valid, y = _valid_and_classes(rows.per_row(t2, tile), ignore_index)
         wy = _target_weights(w, y, valid, dtype)
-        index = flat_index(xb, n_classes, y)
         try:
-            (e_y,), rest, m = softmax_parts(xb, e, (index,), valid)
+            (index,), (e_y,), rest, m = softmax_parts(xb, e, (y,), valid)
         except BadRow as bad:
             raise _bad_row_error(rows, tile, bad.k, xb, "logits") from None
         if grad3 is None:
@@ -226,7 +225,7 @@ def _ce_index_pass(rows: ClassRows, t2, w, ignore_index, eps, *, loss2=None, gra
                 nll[~valid] = 0  # an ignored row counts 0, even if its -log p is inf or nan
             loss = nll if wy is None else wy * nll
             if eps:
-                lse = np.log(rest + e_y) + (0 if m is None else m)
+                lse = np.log(rest + e_y) if m is None else np.log(rest + e_y) + m
                 smoothing = w_sum * lse - xb @ w_vec  # sum_c w_c (lse - x_c)
                 if valid is not None:
                     smoothing[~valid] = 0
@@ -251,7 +250,7 @@ def _ce_index_pass(rows: ClassRows, t2, w, ignore_index, eps, *, loss2=None, gra
                 g -= (smooth * scale) * w_vec
             else:
                 g[valid] -= (smooth * scale) * w_vec
-        if valid is not None and m is not None:
+        if valid is not None:
             g[~valid] = 0  # an ignored row may hold NaN or inf: its gradient is 0 all the same
         rows.write(tile, grad3, g)
         return 0.0, 0.0
