@@ -25,6 +25,7 @@ no pool and makes its own.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import threading
@@ -328,9 +329,16 @@ def row_max(xb: np.ndarray) -> np.ndarray:
 
 def flat_index(rows: np.ndarray, n_cols: int, columns: np.ndarray) -> np.ndarray:
     """Flat index ``i * n_cols + columns[i]`` of one entry in each row of a C-ordered block."""
-    index = np.arange(0, rows.shape[0] * n_cols, n_cols, dtype=np.intp)
-    index += columns
-    return index
+    return np.add(_row_starts(rows.shape[0], n_cols), columns, dtype=np.intp)
+
+
+@functools.lru_cache(maxsize=64)
+def _row_starts(n_rows: int, n_cols: int) -> np.ndarray:
+    """``0, n_cols, 2 n_cols, ...``: the flat index of each row's first entry (cached: most
+    tiles of a call have the same shape)."""
+    starts = np.arange(0, n_rows * n_cols, n_cols, dtype=np.intp)
+    starts.flags.writeable = False
+    return starts
 
 
 def take(block: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -375,7 +383,7 @@ def softmax_parts(xb: np.ndarray, e: np.ndarray, columns: tuple, counted: np.nda
     index = [flat_index(xb, n_cols, c) for c in columns]
     np.exp(xb, out=e)
     picked, rest = _take_apart(e, index, ones)
-    s = rest + sum(picked)
+    s = rest + picked[0] if len(picked) == 1 else rest + sum(picked)
     if all(p.min(initial=np.inf) >= MIN_TERM for p in picked) and s.max(initial=0.0) <= MAX_SUM:
         return index, picked, rest, None  # the common case (NaN fails both tests)
     redo = ~(s <= MAX_SUM)

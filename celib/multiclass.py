@@ -93,6 +93,8 @@ def _target_weights(w, y, valid, dtype):
 
 def _target_weight_sum(t2: np.ndarray, w, ignore_index: int, chunk: int = 1 << 16) -> float:
     """The mean's denominator: the sum of the weights of the targets that count."""
+    if w is None and ignore_index is None:
+        return float(t2.size)
     total = 0.0
     step = max(1, chunk // max(t2.shape[1], 1))
     for n0 in range(0, t2.shape[0], step):
@@ -179,6 +181,14 @@ def _prepare_ce(logits, target, weight, ignore_index, reduction, label_smoothing
         t = class_targets(t, n_classes, _batch_shape(x), ignore_index)
         probs = False
     return x, t, w, probs, ignore_index, reduction, eps, out_dtype
+
+
+def _ignored_in(t: np.ndarray, ignore_index: int) -> int | None:
+    """``ignore_index`` if some target may equal it, else None (the kernels then skip
+    the per-row mask); the targets are already known to be valid classes otherwise."""
+    if t.size == 0 or not (t.min() <= ignore_index <= t.max()):
+        return None
+    return ignore_index
 
 
 # ---------------------------------------------------------------------------------------
@@ -338,8 +348,10 @@ def cross_entropy(
     Parameters
     ----------
     logits : array_like, shape (C,) or (N, C) or (N, C, d1, ...)
-        Unnormalised scores; the class axis is 1 (0 for a single sample). NaN and
-        +inf are refused; -inf means probability 0.
+        Unnormalised scores; the class axis is 1 (0 for a single sample). -inf means
+        probability 0. A sample that counts may not hold NaN or +inf, nor be all -inf
+        (its softmax is undefined): that raises a ``ValueError`` naming the element. A
+        sample whose target is ``ignore_index`` may hold anything.
     target : array_like
         Class indices, integers of shape () or (N,) or (N, d1, ...), in ``[0, C)`` or
         equal to ``ignore_index``; or probabilities, floats of the logits' shape,
@@ -394,7 +406,7 @@ def cross_entropy(
     if probs:
         total = _ce_prob_pass(rows, rows.as_grid(t), w, eps, loss2=loss2)
         return finish_reduction(total, rows.n_rows, loss, reduction, out_dtype, "cross_entropy", "no samples")
-    total, denominator = _ce_index_pass(rows, rows.row_grid(t), w, ignore_index, eps, loss2=loss2)
+    total, denominator = _ce_index_pass(rows, rows.row_grid(t), w, _ignored_in(t, ignore_index), eps, loss2=loss2)
     return finish_reduction(total, denominator, loss, reduction, out_dtype, "cross_entropy", _NO_TARGETS)
 
 
@@ -451,7 +463,7 @@ def cross_entropy_grad(
             _ce_prob_pass(rows, rows.as_grid(t), w, eps, grad3=rows.as_grid(grad), scale=scale)
             return grad.astype(out_dtype, copy=False)
         return np.full(x.shape, np.nan, out_dtype)
-    t2 = rows.row_grid(t)
+    t2, ignore_index = rows.row_grid(t), _ignored_in(t, ignore_index)
     scale = _index_mean_scale(t2, w, ignore_index, reduction, "cross_entropy_grad")
     if isinstance(scale, np.ndarray):
         return np.full(x.shape, scale, dtype=out_dtype)
