@@ -315,6 +315,10 @@ class ClassRows:
         """The tile's values of a per-row ``(N, D)`` array, flat, in row order."""
         return a2[t.o0 : t.o1, t.i0 : t.i1].reshape(-1)
 
+    def set_per_row(self, a2: np.ndarray, t: Tile, values: np.ndarray) -> None:
+        """Write a tile's per-row values into a per-row ``(N, D)`` array."""
+        a2[t.o0 : t.o1, t.i0 : t.i1] = values.reshape(t.o1 - t.o0, t.i1 - t.i0)
+
 
 def row_max(xb: np.ndarray) -> np.ndarray:
     """Maximum of each row (NaN if the row has one). For few columns, a loop over the

@@ -166,7 +166,7 @@ def _dfl_pass(x, t, w, *, loss2=None, grad3=None, scale=1.0) -> float:
             if coef is not None:
                 loss = coef * loss
             if loss2 is not None:
-                rows.per_row(loss2, tile)[...] = loss
+                rows.set_per_row(loss2, tile, loss)
             return float(loss.sum(dtype=np.float64))
         s = rest + e_l + e_r
         coef = scale if coef is None else coef * scale

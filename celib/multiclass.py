@@ -241,7 +241,7 @@ def _ce_index_pass(rows: ClassRows, t2, w, ignore_index, eps, *, loss2=None, gra
                     smoothing[~valid] = 0
                 loss = (1 - eps) * loss + smooth * smoothing
             if loss2 is not None:
-                rows.per_row(loss2, tile)[...] = loss  # loss2 is C-ordered: a view
+                rows.set_per_row(loss2, tile, loss)
             return float(loss.sum(dtype=np.float64)), float(y.size if wy is None else wy.sum(dtype=np.float64))
         s = rest + e_y
         w_true = 1.0 if wy is None else wy
@@ -303,7 +303,7 @@ def _ce_prob_pass(rows: ClassRows, t3, w, eps, *, loss2=None, grad3=None, scale=
             np.copyto(e, 0, where=tw == 0)  # 0 log 0 = 0
             loss = -e.sum(axis=1)
             if loss2 is not None:
-                rows.per_row(loss2, tile)[...] = loss
+                rows.set_per_row(loss2, tile, loss)
             return float(loss.sum(dtype=np.float64))
         g = rows.out_rows(tile, grad3)
         g = e if g is None else g
@@ -609,7 +609,7 @@ def _nll_pass(rows: ClassRows, t2, w, ignore_index, *, loss2=None, grad3=None, s
         picked = np.take_along_axis(view, y3, axis=2).reshape(-1)
         loss = np.where(weight == 0, 0, -weight * picked).astype(dtype, copy=False)
         if loss2 is not None:
-            rows.per_row(loss2, tile)[...] = loss
+            rows.set_per_row(loss2, tile, loss)
         return float(loss.sum(dtype=np.float64)), float(weight.sum(dtype=np.float64))
 
     plan = rows.plan(np.dtype(dtype).itemsize, 0)
@@ -660,7 +660,7 @@ def _categorical_pass(rows: ClassRows, t, vectors: bool, *, loss2=None, grad3=No
             np.copyto(out, 0, where=tb == 0)  # 0 log 0 = 0
             loss = -out.sum(axis=1)
             if loss2 is not None:
-                rows.per_row(loss2, tile)[...] = loss
+                rows.set_per_row(loss2, tile, loss)
             return float(loss.sum(dtype=np.float64))
         np.divide(tb, pb, out=out)
         out *= -scale
