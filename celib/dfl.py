@@ -75,7 +75,7 @@ def two_hot(target, num_bins: int | None = None, *, n_bins: int | None = None) -
 
     A target :math:`y` with :math:`y_i \le y \le y_{i+1}` (bins at the integers) gets
     weight :math:`y_{i+1} - y` on bin :math:`i` and :math:`y - y_i` on bin :math:`i+1`;
-    its expected bin is exactly :math:`y`. The counterpart of :func:`~celib.one_hot`,
+    its expected bin is exactly :math:`y`. The counterpart of :func:`~celib.activations.one_hot`,
     and named like it (``one_hot(labels, num_classes)``, ``two_hot(target, num_bins)``).
 
     Parameters
