@@ -451,6 +451,12 @@ class Elements:
         return None if a2 is None else a2[t.o0 : t.o1, t.i0 : t.i1]
 
 
+def in_dtype(a, dtype):
+    """A tile in the computation's dtype (a float32 target beside float64 logits would
+    otherwise round ``1 - y`` to float32)."""
+    return a if a is None or a.dtype == dtype else a.astype(dtype)
+
+
 def elementwise(kernel, operands: list, shape: tuple, dtype, *, out=None, n_temporaries: int = 4) -> float:
     """``kernel(*tiles)`` on tiles of ``operands`` (arrays that broadcast to ``shape``, or
     None); writes each tile's values into ``out`` (C-ordered, of ``shape``) if given and
@@ -462,7 +468,7 @@ def elementwise(kernel, operands: list, shape: tuple, dtype, *, out=None, n_temp
     out2 = None if out is None else out.reshape(grid.grid)
 
     def body(tile):
-        values = kernel(*(grid.tile(a, tile) for a in ops))
+        values = kernel(*(in_dtype(grid.tile(a, tile), dtype) for a in ops))
         if out2 is not None:
             grid.tile(out2, tile)[...] = values
             return 0.0

@@ -181,6 +181,15 @@ def check_non_negative(arr: np.ndarray, name: str) -> None:
         raise ValueError(f"{name} must be non-negative; found {float(value)!r}{_where(bad)}")
 
 
+def as_target_array(target) -> np.ndarray:
+    """``target`` as an array; an empty list (or tuple) is an empty array of class indices
+    (int64), not of float64 as ``np.asarray([])`` would make it."""
+    t = np.asarray(target)
+    if t.size == 0 and not isinstance(target, np.ndarray):
+        t = t.astype(np.int64)
+    return t
+
+
 def class_targets(
     target: np.ndarray, n_classes: int, shape: tuple, ignore_index: int | None, name: str = "target"
 ) -> np.ndarray:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validation import check_int, class_targets, float_array
+from ._validation import as_target_array, check_int, class_targets, float_array
 
 __all__ = ["logsumexp", "softmax", "log_softmax", "sigmoid", "log_sigmoid", "one_hot"]
 
@@ -223,7 +223,7 @@ def one_hot(labels, num_classes: int, *, dtype=np.float64) -> np.ndarray:
     num_classes = check_int(num_classes, "num_classes")
     if num_classes < 1:
         raise ValueError(f"num_classes must be at least 1, got {num_classes}")
-    labels = np.asarray(labels)
+    labels = as_target_array(labels)
     if labels.dtype.kind not in "iu":
         raise TypeError(f"labels must be integer class indices, got dtype {labels.dtype}")
     labels = class_targets(labels, num_classes, labels.shape, None, name="labels")

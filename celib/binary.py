@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._blocks import Elements, elementwise, run_tiles, scratch
+from ._blocks import Elements, elementwise, in_dtype, run_tiles, scratch
 from ._reduction import finish_reduction
 from ._validation import (
     broadcast_weight,
@@ -192,7 +192,7 @@ def _bce_logits_pass(x, t, w, pw, loss_out) -> float:
     out2 = None if loss_out is None else loss_out.reshape(grid.grid)
 
     def body(tile, e, u, loss):
-        xb, tb = grid.tile(x2, tile), grid.tile(t2, tile)
+        xb, tb = grid.tile(x2, tile), in_dtype(grid.tile(t2, tile), x.dtype)
         e, u, loss = (scratch(b, xb.shape) for b in (e, u, loss))
         np.abs(xb, out=e)
         np.negative(e, out=e)
@@ -324,7 +324,7 @@ def _bce_logits_grad_pass(x, t, w, pw, scale, grad_out) -> bool:
     out2 = grad_out.reshape(grid.grid)
 
     def body(tile, sig_x, sig_neg):
-        xb, tb, gb = grid.tile(x2, tile), grid.tile(t2, tile), grid.tile(out2, tile)
+        xb, tb, gb = grid.tile(x2, tile), in_dtype(grid.tile(t2, tile), x.dtype), grid.tile(out2, tile)
         sig_x, sig_neg = scratch(sig_x, xb.shape), scratch(sig_neg, xb.shape)
         if not (-np.inf < xb.min() and xb.max() < np.inf):  # NaN or an infinity
             return False

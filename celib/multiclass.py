@@ -28,6 +28,7 @@ from ._validation import (
     check_int,
     check_real,
     check_reduction,
+    as_target_array,
     check_unit_interval,
     class_targets,
     class_weight,
@@ -61,14 +62,6 @@ def _class_axis_first_check(x: np.ndarray, name: str) -> int:
 def _batch_shape(x: np.ndarray) -> tuple:
     """Shape of one loss per sample: () for (C,), (N, d1, ...) for (N, C, d1, ...)."""
     return () if x.ndim == 1 else (x.shape[0],) + x.shape[2:]
-
-
-def _as_target_array(target) -> np.ndarray:
-    """``target`` as an array; an empty list is an empty array of class indices (int64)."""
-    t = np.asarray(target)
-    if t.size == 0 and not isinstance(target, np.ndarray):
-        t = t.astype(np.int64)
-    return t
 
 
 def _valid_and_classes(tb: np.ndarray, ignore_index: int | None):
@@ -107,16 +100,16 @@ def _target_weight_sum(t2: np.ndarray, w, ignore_index: int, chunk: int = 1 << 1
 def _index_mean_scale(t2, w, ignore_index: int, reduction: str, func: str):
     """What a gradient of the sum is multiplied by: 1, or 1 / the mean's denominator.
 
-    Over no target the mean is 0/0: then (with a RuntimeWarning) the value the whole
-    gradient takes, as a 0-d array: 0 when no target counts, nan when all weigh 0 (as
-    PyTorch)."""
+    Over no target the mean is 0/0 (with a RuntimeWarning): None when no target counts
+    (the gradient is then 0), and nan when the targets that count all weigh 0 (their
+    rows' gradients are then nan, the ignored rows' 0), as PyTorch."""
     if reduction != "mean":
         return 1.0
     denominator = _target_weight_sum(t2, w, ignore_index)
     if denominator != 0:
         return 1.0 / denominator
     warn_empty_mean(func, _NO_TARGETS, stacklevel=4)
-    return np.array(0.0 if _target_weight_sum(t2, None, ignore_index) == 0 else np.nan)
+    return None if _target_weight_sum(t2, None, ignore_index) == 0 else np.nan
 
 
 def _bad_row_error(rows: ClassRows, tile, k: int, xb: np.ndarray, name: str) -> ValueError:
@@ -133,9 +126,11 @@ def _bad_row_error(rows: ClassRows, tile, k: int, xb: np.ndarray, name: str) -> 
     )
 
 
-def _check_row_sums(rows: ClassRows, tile, sums: np.ndarray, name: str, dtype) -> None:
-    """Each row of a tile must sum to 1 (tolerance sqrt(eps) * sqrt(C))."""
-    tol = float(np.sqrt(np.finfo(dtype).eps)) * max(1.0, np.sqrt(rows.n_classes))
+def _check_row_sums(rows: ClassRows, tile, sums: np.ndarray, name: str, *dtypes) -> None:
+    """Each row of a tile must sum to 1, to within sqrt(eps) * sqrt(C) for the least
+    precise of ``dtypes`` (the array's own and the one it is computed in)."""
+    eps = max([np.finfo(d).eps for d in dtypes if np.dtype(d).kind == "f"], default=np.finfo(float).eps)
+    tol = float(np.sqrt(eps)) * max(1.0, np.sqrt(rows.n_classes))
     bad = ~(np.abs(sums - 1.0) <= tol)
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
@@ -157,7 +152,7 @@ def _prepare_ce(logits, target, weight, ignore_index, reduction, label_smoothing
     x, out_dtype = float_array(logits, "logits", check_nan=False)
     n_classes = _class_axis_first_check(x, "logits")
     w = class_weight(weight, n_classes, x.dtype)
-    t = _as_target_array(target)
+    t = as_target_array(target)
     if t.dtype.kind == "f":
         if t.shape == _batch_shape(x) and t.shape != x.shape:
             raise TypeError(
@@ -282,8 +277,8 @@ def _ce_prob_pass(rows: ClassRows, t3, w, eps, *, loss2=None, grad3=None, scale=
     def body(tile, e, tw, xbuf=None):
         xb = rows.read(tile, xbuf)
         e = scratch(e, xb.shape)
+        _check_row_sums(rows, tile, rows.view(t3, tile).sum(axis=2).reshape(-1), "target", t3.dtype, dtype)
         tb = rows.read(tile, tw, t3)  # the target's rows, in the logits' dtype
-        _check_row_sums(rows, tile, tb.sum(axis=1), "target", dtype)
         tw = scratch(tw, xb.shape)
         np.multiply(tb, 1 - eps, out=tw)
         if eps:
@@ -465,8 +460,8 @@ def cross_entropy_grad(
         return np.full(x.shape, np.nan, out_dtype)
     t2, ignore_index = rows.row_grid(t), _ignored_in(t, ignore_index)
     scale = _index_mean_scale(t2, w, ignore_index, reduction, "cross_entropy_grad")
-    if isinstance(scale, np.ndarray):
-        return np.full(x.shape, scale, dtype=out_dtype)
+    if scale is None:
+        return np.zeros(x.shape, out_dtype)
     _ce_index_pass(rows, t2, w, ignore_index, eps, grad3=rows.as_grid(grad), scale=scale)
     return grad.astype(out_dtype, copy=False)
 
@@ -557,8 +552,8 @@ def nll_loss_grad(
         log_probs, target, weight, ignore_index, reduction
     )
     scale = _index_mean_scale(t2, w, ignore_index, reduction, "nll_loss_grad")
-    if isinstance(scale, np.ndarray):
-        return np.full(x.shape, scale, dtype=out_dtype)
+    if scale is None:
+        return np.zeros(x.shape, out_dtype)
     grad = np.zeros(x.shape, x.dtype)
     _nll_pass(rows, t2, w, ignore_index, grad3=rows.as_grid(grad), scale=scale)
     return grad.astype(out_dtype, copy=False)
@@ -570,7 +565,7 @@ def _prepare_nll(log_probs, target, weight, ignore_index, reduction):
     x, out_dtype = float_array(log_probs, "log_probs", check_nan=False)  # NaN: per row, below
     n_classes = _class_axis_first_check(x, "log_probs")
     w = class_weight(weight, n_classes, x.dtype)
-    t = _as_target_array(target)
+    t = as_target_array(target)
     if t.dtype.kind == "f":
         raise TypeError(
             f"target must hold integer class indices for nll_loss, got dtype {t.dtype}; "
@@ -604,7 +599,10 @@ def _nll_pass(rows: ClassRows, t2, w, ignore_index, *, loss2=None, grad3=None, s
         weight = np.ones(y.size, dtype) if wy is None else wy
         y3 = y.reshape(view.shape[:2] + (1,))
         if grad3 is not None:
-            np.put_along_axis(rows.view(grad3, tile), y3, (0.0 - scale * weight).reshape(y3.shape), axis=2)
+            values = 0.0 - scale * weight
+            if valid is not None:
+                values[~valid] = 0  # an ignored sample's gradient is 0, even when scale is nan
+            np.put_along_axis(rows.view(grad3, tile), y3, values.reshape(y3.shape), axis=2)
             return 0.0, 0.0
         picked = np.take_along_axis(view, y3, axis=2).reshape(-1)
         loss = np.where(weight == 0, 0, -weight * picked).astype(dtype, copy=False)
@@ -623,7 +621,7 @@ def _prepare_categorical(probs, target, reduction):
     _class_axis_first_check(p, "probs")
     check_unit_interval(p, "probs")  # the sums to 1 are checked per tile
     rows = ClassRows(p)
-    t = _as_target_array(target)
+    t = as_target_array(target)
     if t.dtype.kind == "f" or (t.shape == p.shape and t.dtype.kind in "iu"):
         if t.shape != p.shape:
             raise ValueError(
@@ -646,8 +644,8 @@ def _categorical_pass(rows: ClassRows, t, vectors: bool, *, loss2=None, grad3=No
         pb = rows.read(tile, pbuf)
         _check_row_sums(rows, tile, pb.sum(axis=1), "probs", dtype)
         if vectors:
+            _check_row_sums(rows, tile, rows.view(t, tile).sum(axis=2).reshape(-1), "target", t.dtype, dtype)
             tb = rows.read(tile, tbuf, t)
-            _check_row_sums(rows, tile, tb.sum(axis=1), "target", dtype)
         else:
             y = rows.per_row(t, tile).astype(np.intp, copy=False)
             tb = scratch(tbuf, pb.shape)
