@@ -101,10 +101,6 @@ class Tile:
     i0: int
     i1: int
 
-    @property
-    def size(self) -> int:
-        return (self.o1 - self.o0) * (self.i1 - self.i0)
-
 
 @dataclass(frozen=True)
 class Plan:

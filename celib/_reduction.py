@@ -1,16 +1,11 @@
-"""Applying ``reduction`` to element-wise losses, and scaling their gradients to match."""
+"""Applying ``reduction`` to losses, and scaling their gradients to match."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from ._blocks import elementwise
 from ._validation import warn_empty_mean
-
-
-def reduce_elementwise(loss: np.ndarray, reduction: str, out_dtype: np.dtype, func: str):
-    """``none``: the array; ``sum``: its sum; ``mean``: the sum over the number of elements."""
-    total = loss.sum() if reduction != "none" else 0.0
-    return finish_reduction(total, loss.size, loss, reduction, out_dtype, func, "an empty input")
 
 
 def finish_reduction(total: float, denominator: float, per_item, reduction: str, out_dtype, func: str, why: str):
@@ -38,11 +33,19 @@ def mean_scale(count: int, reduction: str, func: str, why: str):
     return 1.0 / count
 
 
-def scale_elementwise_grad(grad: np.ndarray, reduction: str, out_dtype: np.dtype) -> np.ndarray:
-    """The gradient of the reduced loss: divided by the element count for ``mean``.
+def reduce_elementwise(kernel, operands, x, reduction, out_dtype, func, n_temporaries=6):
+    """Run an element-wise loss ``kernel`` (which makes at most ``n_temporaries`` tile-sized
+    arrays at once) over tiles and apply the reduction."""
+    loss = np.empty(x.shape, x.dtype) if reduction == "none" else None
+    total = elementwise(kernel, operands, x.shape, x.dtype, out=loss, n_temporaries=n_temporaries)
+    return finish_reduction(total, x.size, loss, reduction, out_dtype, func, "an empty input")
 
-    For ``none`` it is the gradient of the sum, which is each element's own derivative.
-    """
-    if reduction == "mean" and grad.size:
-        grad = grad / grad.size
+
+def elementwise_grad(kernel, operands, x, reduction, out_dtype, n_temporaries=6):
+    """Run an element-wise gradient ``kernel`` (of the sum, at most ``n_temporaries``
+    tile-sized arrays at once) over tiles, scaled for ``mean``."""
+    scale = 1.0 / x.size if reduction == "mean" and x.size else 1.0  # an empty gradient is empty
+    grad = np.empty(x.shape, x.dtype)
+    elementwise(lambda *tiles: kernel(*tiles) * scale, operands, x.shape, x.dtype, out=grad,
+                n_temporaries=n_temporaries)
     return grad.astype(out_dtype, copy=False)

@@ -63,16 +63,6 @@ def check_no_nan(arr: np.ndarray, name: str) -> None:
         raise ValueError(f"{name} must not contain NaN; found nan{_where(nan)}")
 
 
-def check_no_posinf(arr: np.ndarray, name: str) -> None:
-    if arr.size == 0 or arr.max() < np.inf:
-        return
-    bad = np.isposinf(arr)
-    if bad.any():
-        raise ValueError(
-            f"{name} must not contain +inf (the softmax would be inf/inf); found inf{_where(bad)}"
-        )
-
-
 def check_finite(arr: np.ndarray, name: str) -> None:
     if arr.size == 0 or np.isfinite(_extremes(arr)).all():
         return
@@ -96,20 +86,6 @@ def check_unit_interval(arr: np.ndarray, name: str) -> None:
         value = arr[np.unravel_index(int(np.flatnonzero(bad.ravel())[0]), arr.shape)]
         raise ValueError(
             f"{name} must hold probabilities in [0, 1]; found {float(value)!r}{_where(bad)}"
-        )
-
-
-def check_distribution(arr: np.ndarray, name: str, axis: int) -> None:
-    """Values in [0, 1] that sum to 1 along ``axis`` (tolerance sqrt(eps))."""
-    check_unit_interval(arr, name)
-    sums = arr.sum(axis=axis, dtype=np.float64)
-    tol = float(np.sqrt(np.finfo(arr.dtype).eps)) * max(1.0, np.sqrt(arr.shape[axis]))
-    bad = np.abs(sums - 1.0) > tol
-    if bad.any():
-        value = sums[np.unravel_index(int(np.flatnonzero(bad.ravel())[0]), sums.shape)]
-        raise ValueError(
-            f"{name} must be a probability distribution along axis {axis} "
-            f"(each slice summing to 1); a slice{_where(bad)} sums to {float(value)!r}"
         )
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._blocks import Elements, elementwise, in_dtype, run_tiles, scratch
-from ._reduction import finish_reduction
+from ._blocks import Elements, in_dtype, run_tiles, scratch
+from ._reduction import elementwise_grad, finish_reduction, reduce_elementwise
 from ._validation import (
     broadcast_weight,
     check_finite,
@@ -97,25 +97,7 @@ def binary_cross_entropy(probs, target, *, weight=None, reduction: str = "mean")
         loss = -(t * np.maximum(np.log(p), LOG_CLAMP) + (1 - t) * np.maximum(np.log1p(-p), LOG_CLAMP))
         return loss if w is None else w * loss
 
-    return _reduce_elementwise(kernel, [p, t, w], p, reduction, out_dtype, "binary_cross_entropy")
-
-
-def _reduce_elementwise(kernel, operands, x, reduction, out_dtype, func, n_temporaries=6):
-    """Run an element-wise loss ``kernel`` (which makes at most ``n_temporaries`` tile-sized
-    arrays at once) over tiles and apply the reduction."""
-    loss = np.empty(x.shape, x.dtype) if reduction == "none" else None
-    total = elementwise(kernel, operands, x.shape, x.dtype, out=loss, n_temporaries=n_temporaries)
-    return finish_reduction(total, x.size, loss, reduction, out_dtype, func, "an empty input")
-
-
-def _elementwise_grad(kernel, operands, x, reduction, out_dtype, n_temporaries=6):
-    """Run an element-wise gradient ``kernel`` (of the sum, at most ``n_temporaries``
-    tile-sized arrays at once) over tiles, scaled for ``mean``."""
-    scale = 1.0 / x.size if reduction == "mean" and x.size else 1.0  # an empty gradient is empty
-    grad = np.empty(x.shape, x.dtype)
-    elementwise(lambda *tiles: kernel(*tiles) * scale, operands, x.shape, x.dtype, out=grad,
-                n_temporaries=n_temporaries)
-    return grad.astype(out_dtype, copy=False)
+    return reduce_elementwise(kernel, [p, t, w], p, reduction, out_dtype, "binary_cross_entropy")
 
 
 def binary_cross_entropy_grad(probs, target, *, weight=None, reduction: str = "mean") -> np.ndarray:
@@ -147,7 +129,7 @@ def binary_cross_entropy_grad(probs, target, *, weight=None, reduction: str = "m
         grad = (p - t) / np.maximum(p * (1 - p), GRAD_EPSILON)
         return grad if w is None else w * grad
 
-    return _elementwise_grad(kernel, [p, t, w], p, reduction, out_dtype)
+    return elementwise_grad(kernel, [p, t, w], p, reduction, out_dtype)
 
 
 def _prepare_bce_logits(logits, target, weight, pos_weight, reduction, *, check_logits=True):

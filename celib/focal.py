@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .binary import _elementwise_grad, _reduce_elementwise, bce_with_logits_elements as _bce_elements
+from .binary import bce_with_logits_elements as _bce_elements
+from ._reduction import elementwise_grad, reduce_elementwise
 from ._validation import check_finite, check_real, check_reduction, check_unit_interval, float_array
 
 #: Largest focusing exponent accepted (``gamma``, ``beta``): any finite value works, but
@@ -111,7 +112,7 @@ def sigmoid_focal_loss(
         loss = _bce_elements(x, t) * modulating
         return loss if alpha is None else (alpha * t + (1 - alpha) * (1 - t)) * loss
 
-    return _reduce_elementwise(kernel, [x, t], x, reduction, out_dtype, "sigmoid_focal_loss", n_temporaries=16)
+    return reduce_elementwise(kernel, [x, t], x, reduction, out_dtype, "sigmoid_focal_loss", n_temporaries=16)
 
 
 def sigmoid_focal_loss_grad(
@@ -152,7 +153,7 @@ def sigmoid_focal_loss_grad(
         grad = modulating * (p - t) + d_modulating * (1 - 2 * t) * p * q * _bce_elements(x, t)
         return grad if alpha is None else (alpha * t + (1 - alpha) * (1 - t)) * grad
 
-    return _elementwise_grad(kernel, [x, t], x, reduction, out_dtype, n_temporaries=16)
+    return elementwise_grad(kernel, [x, t], x, reduction, out_dtype, n_temporaries=16)
 
 
 def quality_focal_loss(logits, target, *, beta: float = 2.0, reduction: str = "mean") -> np.ndarray:
@@ -198,7 +199,7 @@ def quality_focal_loss(logits, target, *, beta: float = 2.0, reduction: str = "m
         scale, _ = _powers(np.abs(t - p), beta)
         return _bce_elements(x, t) * scale
 
-    return _reduce_elementwise(kernel, [x, t], x, reduction, out_dtype, "quality_focal_loss", n_temporaries=16)
+    return reduce_elementwise(kernel, [x, t], x, reduction, out_dtype, "quality_focal_loss", n_temporaries=16)
 
 
 def quality_focal_loss_grad(logits, target, *, beta: float = 2.0, reduction: str = "mean") -> np.ndarray:
@@ -233,4 +234,4 @@ def quality_focal_loss_grad(logits, target, *, beta: float = 2.0, reduction: str
         scale, d_scale = _powers(np.abs(diff), beta)
         return scale * diff + d_scale * np.sign(diff) * p * q * _bce_elements(x, t)
 
-    return _elementwise_grad(kernel, [x, t], x, reduction, out_dtype, n_temporaries=16)
+    return elementwise_grad(kernel, [x, t], x, reduction, out_dtype, n_temporaries=16)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .binary import _elementwise_grad, _reduce_elementwise
+from ._reduction import elementwise_grad, reduce_elementwise
 from ._validation import check_finite, check_reduction, float_array
 
 __all__ = ["mse_loss", "mse_loss_grad"]
@@ -54,7 +54,7 @@ def mse_loss(input, target, *, reduction: str = "mean") -> np.ndarray:
     0.18
     """
     x, t, reduction, out_dtype = _prepare_mse(input, target, reduction)
-    return _reduce_elementwise(lambda x, t: np.square(x - t), [x, t], x, reduction, out_dtype, "mse_loss")
+    return reduce_elementwise(lambda x, t: np.square(x - t), [x, t], x, reduction, out_dtype, "mse_loss")
 
 
 def mse_loss_grad(input, target, *, reduction: str = "mean") -> np.ndarray:
@@ -76,4 +76,4 @@ def mse_loss_grad(input, target, *, reduction: str = "mean") -> np.ndarray:
     [ 0.6  0.6 -1.2]
     """
     x, t, reduction, out_dtype = _prepare_mse(input, target, reduction)
-    return _elementwise_grad(lambda x, t: 2 * (x - t), [x, t], x, reduction, out_dtype)
+    return elementwise_grad(lambda x, t: 2 * (x - t), [x, t], x, reduction, out_dtype)
