@@ -192,11 +192,9 @@ def scratch(buffer: np.ndarray, shape: tuple) -> np.ndarray:
 
 
 def view_as(a: np.ndarray, shape: tuple) -> np.ndarray:
-    """``a`` reshaped to ``shape``: a view if its strides allow one, else a C-ordered copy."""
-    try:
-        return np.reshape(a, shape, copy=False)
-    except ValueError:  # NumPy cannot express it as a view
-        return np.ascontiguousarray(a).reshape(shape)
+    """``a`` reshaped to ``shape``: a view if its strides allow one, else a C-ordered copy
+    (which is what ``reshape`` does; the name says which of the two callers rely on)."""
+    return np.reshape(a, shape)
 
 
 # ---------------------------------------------------------------------------------------

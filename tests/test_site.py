@@ -15,7 +15,8 @@ from conftest import BUILD_COMMAND, ROOT
 BOOK = ROOT / "book"
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
-NOTEBOOKS = sorted(p for p in BOOK.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+# book/student/ holds the student edition, generated from the chapters and checked by test_editions.py
+NOTEBOOKS = sorted(p for p in BOOK.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts and p.parent.name != "student")
 CHAPTERS = [p for p in NOTEBOOKS if re.match(r"\d\d_", p.name)]
 
 
