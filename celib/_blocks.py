@@ -31,6 +31,8 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from math import prod
+from typing import NamedTuple
 
 import numpy as np
 
@@ -92,8 +94,7 @@ def _get_pool() -> ThreadPoolExecutor:
 # ---------------------------------------------------------------------------------------
 # Plans: how a grid of rows is cut into tiles, and how many threads walk them.
 # ---------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Tile:
+class Tile(NamedTuple):
     """Rows ``[o0, o1) x [i0, i1)`` of an ``(n_outer, n_inner)`` grid of rows."""
 
     o0: int
@@ -161,7 +162,7 @@ def run_tiles(plan: Plan, body, buffer_shape: tuple, dtype, n_buffers: int = 1) 
     results = [None] * n_tiles
     next_tile = itertools.count().__next__  # atomic under the GIL: each tile is taken once
     failed = threading.Event()  # one thread's error stops the others early
-    buffer_size = min(plan.rows, max(plan.n_inner, 1) * max(plan.n_outer, 1)) * int(np.prod(buffer_shape))
+    buffer_size = min(plan.rows, max(plan.n_inner, 1) * max(plan.n_outer, 1)) * prod(buffer_shape)
 
     def work() -> None:
         buffers = [np.empty(buffer_size, dtype) for _ in range(n_buffers)]
@@ -188,7 +189,7 @@ def run_tiles(plan: Plan, body, buffer_shape: tuple, dtype, n_buffers: int = 1) 
 
 def scratch(buffer: np.ndarray, shape: tuple) -> np.ndarray:
     """The first ``prod(shape)`` elements of a flat scratch buffer, as a C-ordered array."""
-    return buffer[: int(np.prod(shape))].reshape(shape)
+    return buffer[: prod(shape)].reshape(shape)
 
 
 def view_as(a: np.ndarray, shape: tuple) -> np.ndarray:
@@ -226,8 +227,10 @@ class ClassRows:
             self.x3 = view_as(x, (self.grid[0], self.n_classes, self.grid[1]))
         self.shape = x.shape
         self.axis = 0 if x.ndim == 1 else axis
-        #: Whether a tile's rows must be copied to be C-ordered (a kernel then needs a buffer).
+        #: Whether a tile's rows must be copied to be C-ordered (a kernel then needs a buffer);
+        #: if not, ``x2`` is the input as C-ordered ``(N, C)`` rows.
         self.needs_copy = not (self.grid[1] == 1 and self.x3[:, :, 0].flags.c_contiguous)
+        self.x2 = None if self.needs_copy else self.x3[:, :, 0]
 
     @property
     def n_rows(self) -> int:
@@ -270,6 +273,8 @@ class ClassRows:
     def read(self, t: Tile, buffer: np.ndarray, a3: np.ndarray | None = None) -> np.ndarray:
         """The tile's rows of the input (or of ``a3``, an array of the same grid) as a
         C-ordered ``(rows, C)`` array: a view when possible, else copied into ``buffer``."""
+        if a3 is None and self.x2 is not None:
+            return self.x2[t.o0 : t.o1]  # the common case, kept short: it runs for every tile
         v = self.view(self.x3 if a3 is None else a3, t)
         rows = v.reshape(-1, self.n_classes) if v.shape[1] == 1 else None
         if rows is not None and rows.flags.c_contiguous and (buffer is None or rows.dtype == buffer.dtype):
@@ -288,17 +293,13 @@ class ClassRows:
     def write(self, t: Tile, out3: np.ndarray, rows: np.ndarray) -> None:
         """Put a tile's ``(rows, C)`` values into ``out3`` (from :meth:`as_grid`)."""
         target = self.view(out3, t)
-        if not np.shares_memory(target, rows):
-            target[...] = rows.reshape(target.shape)
+        target[...] = rows.reshape(target.shape)
 
     def out_rows(self, t: Tile, out3: np.ndarray) -> np.ndarray | None:
-        """The tile's rows of ``out3`` as a C-ordered ``(rows, C)`` view, if there is one
-        (then a kernel writes its result there directly)."""
-        v = self.view(out3, t)
-        if v.shape[1] != 1:
-            return None
-        rows = v.reshape(-1, self.n_classes)
-        return rows if rows.flags.c_contiguous else None
+        """The tile's rows of ``out3`` (C-ordered, from :meth:`as_grid`) as a C-ordered
+        ``(rows, C)`` view, if there is one: then a kernel writes its result there
+        directly, and need not :meth:`write` it."""
+        return out3[t.o0 : t.o1, :, 0] if self.grid[1] == 1 else None
 
     # one value per row -------------------------------------------------------------
     def row_grid(self, a: np.ndarray) -> np.ndarray:
@@ -356,17 +357,16 @@ class BadRow(Exception):
         self.k = k
 
 
-def softmax_parts(xb: np.ndarray, e: np.ndarray, columns: tuple, counted: np.ndarray | None):
-    """Exponentials of a C-ordered ``(rows, C)`` tile for its softmax, picked entries apart.
+def softmax_parts(xb: np.ndarray, e: np.ndarray, columns: tuple, counted: np.ndarray | None, *, apart: bool = True):
+    """Exponentials of a C-ordered ``(rows, C)`` tile for its softmax, some entries picked.
 
     ``columns`` holds, for each picked entry, its column in every row (the target class,
-    or DFL's two neighbour bins). On return ``e`` holds ``exp(x - m)`` with the picked
-    entries set to 0; the function returns the flat indices of the picked entries, their
-    terms, the ``rest`` of each row's sum (without the picked terms) and the shift ``m``
-    of each row (None when no row was shifted). So the row sum is ``rest + sum(picked)``
-    and ``p_k = picked_k / s``. Keeping ``rest`` apart is what keeps
-    ``1 - p_y = rest / s`` and ``-log p_y = log1p(rest / e_y)`` accurate when ``p_y`` is
-    near 1.
+    or DFL's two neighbour bins). On return ``e`` holds ``exp(x - m)``; the function
+    returns the flat indices of the picked entries, their terms, the row sums ``s`` and the
+    shift ``m`` of each row (None when no row was shifted), so ``p_k = picked_k / s``.
+    With ``apart`` (for the gradients) the picked entries of ``e`` are set to 0 and the
+    third result is the ``rest`` of each row's sum, without the picked terms: that is what
+    keeps ``1 - p_y = rest / s`` accurate when ``p_y`` is near 1.
 
     First ``m = 0`` is tried (no pass to find each row's maximum). A row keeps it if its
     picked terms are at least ``MIN_TERM`` and its sum at most ``MAX_SUM``, so that all of
@@ -377,13 +377,13 @@ def softmax_parts(xb: np.ndarray, e: np.ndarray, columns: tuple, counted: np.nda
     get ``m = 0`` and whatever values follow, which the caller discards.
     """
     n_cols = xb.shape[1]
-    ones = np.ones(n_cols, e.dtype)
+    ones = _ones(n_cols, e.dtype)
     index = [flat_index(xb, n_cols, c) for c in columns]
     np.exp(xb, out=e)
-    picked, rest = _take_apart(e, index, ones)
-    s = rest + picked[0] if len(picked) == 1 else rest + sum(picked)
-    if all(p.min(initial=np.inf) >= MIN_TERM for p in picked) and s.max(initial=0.0) <= MAX_SUM:
-        return index, picked, rest, None  # the common case (NaN fails both tests)
+    picked, sums = _picked_and_sums(e, index, ones, apart)
+    s = sums if not apart else sums + picked[0] if len(picked) == 1 else sums + sum(picked)
+    if min_is_at_least(picked, MIN_TERM) and s.max(initial=0.0) <= MAX_SUM:
+        return index, picked, sums, None  # the common case (NaN fails both tests)
     redo = ~(s <= MAX_SUM)
     for p in picked:
         redo |= ~(p >= MIN_TERM)
@@ -397,24 +397,63 @@ def softmax_parts(xb: np.ndarray, e: np.ndarray, columns: tuple, counted: np.nda
             raise BadRow(int(redo[np.flatnonzero(bad)[0]]))
         m[~finite] = 0
     es = np.exp(xs - m[:, None])
-    sub_picked, sub_rest = _take_apart(es, [flat_index(xs, n_cols, c[redo]) for c in columns], ones)
+    sub_picked, sub_sums = _picked_and_sums(es, [flat_index(xs, n_cols, c[redo]) for c in columns], ones, apart)
     e[redo] = es
-    rest[redo] = sub_rest
+    sums[redo] = sub_sums
     for p, sub in zip(picked, sub_picked):
         p[redo] = sub
     shift = np.zeros(xb.shape[0], e.dtype)
     shift[redo] = m
-    return index, picked, rest, shift
+    return index, picked, sums, shift
 
 
-def _take_apart(e: np.ndarray, index: list, ones: np.ndarray):
-    """The entries of ``e`` at the flat ``index`` arrays, then 0 there; and the row sums
-    of what is left."""
+def min_is_at_least(arrays: list, low: float) -> bool:
+    """Whether every value of the arrays is at least ``low`` (False if one is NaN)."""
+    for a in arrays:
+        if not a.min(initial=np.inf) >= low:
+            return False
+    return True
+
+
+@functools.lru_cache(maxsize=16)
+def _ones(n: int, dtype) -> np.ndarray:
+    """A read-only vector of ``n`` ones: ``e @ ones`` gives row sums (the fastest way)."""
+    ones = np.ones(n, dtype)
+    ones.flags.writeable = False
+    return ones
+
+
+def _picked_and_sums(e: np.ndarray, index: list, ones: np.ndarray, apart: bool):
+    """The entries of ``e`` at the flat ``index`` arrays, and the row sums (with
+    ``apart``: the entries are set to 0 first, and the sums are of what is left)."""
     flat = e.reshape(-1)
-    picked = [np.take(flat, i) for i in index]
-    for i in index:
-        flat[i] = 0
+    picked = [flat.take(i) for i in index]
+    if apart:
+        for i in index:
+            flat[i] = 0
     return picked, e @ ones
+
+
+#: Below this, ``-log p = log(s / e_k)`` is recomputed from the rest of the row sum: the
+#: ratio's rounding error (an ulp of a number near 1) would be more than a few ulps of
+#: the loss.
+TINY_LOSS = 0.25
+
+
+def neg_log_prob(e: np.ndarray, s: np.ndarray, picked: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``-log p_k = log(s / e_k)`` for one picked entry per row of ``e`` (not taken apart),
+    each to within a few ulps: where it is below ``TINY_LOSS`` (``p_k`` near 1) it is
+    recomputed as ``log1p(rest / e_k)``, ``rest`` being the row's sum without ``e_k``."""
+    nll = np.divide(s, picked)
+    np.log(nll, out=nll)
+    if nll.min(initial=np.inf) < TINY_LOSS:
+        tiny = np.flatnonzero(nll < TINY_LOSS)
+        flat, at = e.reshape(-1), index[tiny]
+        flat[at] = 0
+        rest = e[tiny] @ _ones(e.shape[1], e.dtype)
+        flat[at] = picked[tiny]
+        nll[tiny] = np.log1p(rest / picked[tiny])
+    return nll
 
 
 # ---------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import numpy as np
 
 from .activations import softmax
 from ._reduction import finish_reduction
-from ._blocks import MIN_TERM, BadRow, ClassRows, run_tiles, scratch, softmax_parts, take
+from ._blocks import MIN_TERM, BadRow, ClassRows, neg_log_prob, run_tiles, scratch, softmax_parts, take
 from ._validation import (
     broadcast_weight,
     check_finite,
@@ -128,12 +128,13 @@ def _dfl_pass(x, t, w, *, loss2=None, grad3=None, scale=1.0) -> float:
     r"""Distribution Focal Loss over all rows of bins, a tile at a time (see
     :func:`celib.reference.distribution_focal_loss`).
 
-    With :math:`p = e / s` from :func:`~celib._blocks.softmax_parts`, the two neighbour
-    bins' terms :math:`e_l, e_r` kept apart from the ``rest`` of the row sum :math:`s`:
+    With :math:`p = e / s` from :func:`~celib._blocks.softmax_parts` and the two
+    neighbour bins' terms :math:`e_l, e_r`:
 
-    - loss: :math:`w_l \log(s / e_l) + w_r \log(s / e_r)`, each log written as
-      :math:`\log(1 + (s - e_k) / e_k)` with :math:`s - e_k` summed without ``e_k``;
-    - gradient: :math:`p - \text{two-hot}(y)`, whose two neighbour entries are
+    - loss: :math:`w_l \log(s / e_l) + w_r \log(s / e_r)`, each log accurate to a few
+      ulps (:func:`~celib._blocks.neg_log_prob`);
+    - gradient: :math:`p - \text{two-hot}(y)`, whose two neighbour entries, with the
+      ``rest`` of the row sum :math:`s` summed without them, are
       :math:`(w_r e_l - w_l (\mathit{rest} + e_r)) / s` and
       :math:`(w_l e_r - w_r (\mathit{rest} + e_l)) / s`;
 
@@ -151,15 +152,15 @@ def _dfl_pass(x, t, w, *, loss2=None, grad3=None, scale=1.0) -> float:
         try:
             if not xb.min(initial=np.inf) > -np.inf:  # NaN or -inf (+inf fails in softmax_parts)
                 raise BadRow(0)
-            (il, ir), (e_l, e_r), rest, m = softmax_parts(xb, e, (left, left + 1), None)
+            (il, ir), (e_l, e_r), sums, m = softmax_parts(xb, e, (left, left + 1), None, apart=grad3 is not None)
         except BadRow:
             check_finite(x, "logits")  # names the first NaN or infinity
             raise
         coef = None if w2 is None else rows.per_row(w2, tile)
         if grad3 is None:
-            nll_l, nll_r = np.log1p((rest + e_r) / e_l), np.log1p((rest + e_l) / e_r)
+            nll_l, nll_r = neg_log_prob(e, sums, e_l, il), neg_log_prob(e, sums, e_r, ir)
             if m is not None:  # where a term underflowed, -log p_k = lse - x_k
-                lse = np.log(rest + e_l + e_r) + m
+                lse = np.log(sums) + m
                 nll_l = np.where(e_l >= MIN_TERM, nll_l, lse - take(xb, il))
                 nll_r = np.where(e_r >= MIN_TERM, nll_r, lse - take(xb, ir))
             loss = w_left * nll_l + w_right * nll_r
@@ -168,15 +169,17 @@ def _dfl_pass(x, t, w, *, loss2=None, grad3=None, scale=1.0) -> float:
             if loss2 is not None:
                 rows.set_per_row(loss2, tile, loss)
             return float(loss.sum(dtype=np.float64))
+        rest = sums
         s = rest + e_l + e_r
         coef = scale if coef is None else coef * scale
-        g = rows.out_rows(tile, grad3)
-        g = e if g is None else g
+        direct = rows.out_rows(tile, grad3)
+        g = e if direct is None else direct
         np.multiply(e, (coef / s)[:, None], out=g)  # p, with 0 at the two neighbours
         flat = g.reshape(-1)
         flat[il] = coef * (w_right * e_l - w_left * (rest + e_r)) / s
         flat[ir] = coef * (w_left * e_r - w_right * (rest + e_l)) / s
-        rows.write(tile, grad3, g)
+        if direct is None:
+            rows.write(tile, grad3, g)
         return 0.0
 
     n_buffers = 1 + rows.needs_copy

@@ -17,6 +17,7 @@ from ._blocks import (
     BadRow,
     ClassRows,
     flat_index,
+    neg_log_prob,
     row_max,
     run_tiles,
     scratch,
@@ -195,10 +196,11 @@ def _ignored_in(t: np.ndarray, ignore_index: int) -> int | None:
 def _ce_index_pass(rows: ClassRows, t2, w, ignore_index, eps, *, loss2=None, grad3=None, scale=1.0):
     r"""Cross-entropy with class-index targets (see :func:`celib.reference.cross_entropy`).
 
-    With :math:`p = e / s` from :func:`~celib._blocks.softmax_parts`, the true class's
-    term :math:`e_y` kept apart from the ``rest`` of the row sum :math:`s`:
+    With :math:`p = e / s` from :func:`~celib._blocks.softmax_parts` and the true
+    class's term :math:`e_y` (for the gradient, apart from the ``rest`` of the row sum):
 
-    - loss: :math:`(1-\varepsilon)\, w_y \log(1 + \mathit{rest}/e_y)
+    - loss: :math:`(1-\varepsilon)\, w_y \log(s/e_y)` (accurate to a few ulps even when
+      tiny, :func:`~celib._blocks.neg_log_prob`)
       + \tfrac{\varepsilon}{C} \sum_c w_c (\log s + m - x_c)`;
     - gradient: :math:`a\,p - (1-\varepsilon) w_y\, \mathbb{1}_y - \tfrac{\varepsilon}{C} w`
       with :math:`a = (1-\varepsilon) w_y + \tfrac{\varepsilon}{C}\sum_c w_c`, whose true-class
@@ -219,18 +221,18 @@ def _ce_index_pass(rows: ClassRows, t2, w, ignore_index, eps, *, loss2=None, gra
         valid, y = _valid_and_classes(rows.per_row(t2, tile), ignore_index)
         wy = _target_weights(w, y, valid, dtype)
         try:
-            (index,), (e_y,), rest, m = softmax_parts(xb, e, (y,), valid)
+            (index,), (e_y,), sums, m = softmax_parts(xb, e, (y,), valid, apart=grad3 is not None)
         except BadRow as bad:
             raise _bad_row_error(rows, tile, bad.k, xb, "logits") from None
         if grad3 is None:
-            nll = np.log1p(rest / e_y)
+            nll = neg_log_prob(e, sums, e_y, index)
             if m is not None:  # where e_y underflowed, -log p_y = lse - x_y
-                nll = np.where(e_y >= MIN_TERM, nll, np.log(rest + e_y) - (take(xb, index) - m))
+                nll = np.where(e_y >= MIN_TERM, nll, np.log(sums) - (take(xb, index) - m))
             if valid is not None:
                 nll[~valid] = 0  # an ignored row counts 0, even if its -log p is inf or nan
             loss = nll if wy is None else wy * nll
             if eps:
-                lse = np.log(rest + e_y) if m is None else np.log(rest + e_y) + m
+                lse = np.log(sums) if m is None else np.log(sums) + m
                 smoothing = w_sum * lse - xb @ w_vec  # sum_c w_c (lse - x_c)
                 if valid is not None:
                     smoothing[~valid] = 0
@@ -238,11 +240,12 @@ def _ce_index_pass(rows: ClassRows, t2, w, ignore_index, eps, *, loss2=None, gra
             if loss2 is not None:
                 rows.set_per_row(loss2, tile, loss)
             return float(loss.sum(dtype=np.float64)), float(y.size if wy is None else wy.sum(dtype=np.float64))
+        rest = sums
         s = rest + e_y
         w_true = 1.0 if wy is None else wy
         a = (1 - eps) * w_true + (smooth * w_sum if valid is None else smooth * w_sum * valid)
-        g = rows.out_rows(tile, grad3)
-        g = e if g is None else g
+        direct = rows.out_rows(tile, grad3)
+        g = e if direct is None else direct
         np.multiply(e, (a * scale / s)[:, None], out=g)  # a p, with 0 at the true class
         g_y = ((1 - eps) * scale) * w_true * rest  # (1 - p_y) times the true class's weight
         if eps:
@@ -257,7 +260,8 @@ def _ce_index_pass(rows: ClassRows, t2, w, ignore_index, eps, *, loss2=None, gra
                 g[valid] -= (smooth * scale) * w_vec
         if valid is not None:
             g[~valid] = 0  # an ignored row may hold NaN or inf: its gradient is 0 all the same
-        rows.write(tile, grad3, g)
+        if direct is None:
+            rows.write(tile, grad3, g)
         return 0.0, 0.0
 
     plan = rows.plan(np.dtype(dtype).itemsize, 1 + rows.needs_copy)
@@ -300,12 +304,13 @@ def _ce_prob_pass(rows: ClassRows, t3, w, eps, *, loss2=None, grad3=None, scale=
             if loss2 is not None:
                 rows.set_per_row(loss2, tile, loss)
             return float(loss.sum(dtype=np.float64))
-        g = rows.out_rows(tile, grad3)
-        g = e if g is None else g
+        direct = rows.out_rows(tile, grad3)
+        g = e if direct is None else direct
         np.multiply(e, (tw.sum(axis=1) * scale / s)[:, None], out=g)
         tw *= scale
         g -= tw
-        rows.write(tile, grad3, g)
+        if direct is None:
+            rows.write(tile, grad3, g)
         return 0.0
 
     n_buffers = 2 + rows.needs_copy
@@ -651,7 +656,8 @@ def _categorical_pass(rows: ClassRows, t, vectors: bool, *, loss2=None, grad3=No
             tb = scratch(tbuf, pb.shape)
             tb[...] = 0
             tb.reshape(-1)[flat_index(tb, n_classes, y)] = 1
-        out = scratch(pbuf, pb.shape) if grad3 is None or rows.out_rows(tile, grad3) is None else rows.out_rows(tile, grad3)
+        direct = None if grad3 is None else rows.out_rows(tile, grad3)
+        out = scratch(pbuf, pb.shape) if direct is None else direct
         if grad3 is None:
             np.log(pb, out=out)
             np.multiply(out, tb, out=out)
@@ -663,7 +669,8 @@ def _categorical_pass(rows: ClassRows, t, vectors: bool, *, loss2=None, grad3=No
         np.divide(tb, pb, out=out)
         out *= -scale
         np.copyto(out, 0, where=tb == 0)  # only classes with y > 0 get a gradient
-        rows.write(tile, grad3, out)
+        if direct is None:
+            rows.write(tile, grad3, out)
         return 0.0
 
     plan = rows.plan(np.dtype(dtype).itemsize, 2)
