@@ -446,7 +446,7 @@ def neg_log_prob(e: np.ndarray, s: np.ndarray, picked: np.ndarray, index: np.nda
     recomputed as ``log1p(rest / e_k)``, ``rest`` being the row's sum without ``e_k``."""
     nll = np.divide(s, picked)
     np.log(nll, out=nll)
-    if nll.min(initial=np.inf) < TINY_LOSS:
+    if nll.size and np.fmin.reduce(nll) < TINY_LOSS:  # fmin: a NaN (an ignored row) is passed over
         tiny = np.flatnonzero(nll < TINY_LOSS)
         flat, at = e.reshape(-1), index[tiny]
         flat[at] = 0
