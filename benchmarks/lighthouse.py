@@ -310,6 +310,7 @@ def main(argv=None) -> int:
             "node": _version(["node", "--version"]),
             "machine": {"cpu count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
             "runs per page": args.runs,
+            "static folder bytes": sum(f.stat().st_size for f in (site / "_static").rglob("*") if f.is_file()),
             "thresholds": {**THRESHOLDS, "lcp ms": MAX_LCP_MS, "bytes": MAX_BYTES},
             "pages": results,
         }

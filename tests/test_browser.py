@@ -238,18 +238,30 @@ _LAYOUT_SHIFT = """() => new Promise(resolve => {
 })"""
 
 
-def test_nothing_shifts_as_a_page_loads_on_a_phone(browser, site_url, built_site):
+# A display formula wider than the column must scroll from its start, not lose its left
+# end (the theme lays div.math out as a reversed flex row).
+_CUT_FORMULAS = """() => [...document.querySelectorAll('div.math')]
+    .filter(div => { const k = div.querySelector('.katex-display'); if (!k || !div.getClientRects().length) return false;
+                     k.scrollIntoView(); return k.getBoundingClientRect().left < div.getBoundingClientRect().left - 1; })
+    .map(div => div.textContent.slice(0, 60))"""
+
+
+def test_nothing_shifts_or_is_cut_off_on_a_phone(browser, site_url, built_site):
     """Cumulative layout shift of every page on a phone-sized screen, at most 0.1 (images
-    carry their size, icons are drawn at build time, formulas come typeset)."""
-    shifted = {}
+    carry their size, icons are drawn at build time, formulas come typeset), and no wide
+    formula cut off at its start."""
+    shifted, cut = {}, {}
     for path in _pages(built_site):
         v = Visit(browser, site_url, path, viewport={"width": 412, "height": 823}, device_scale_factor=1.75,
                   is_mobile=True, has_touch=True)
         cls = v.page.evaluate(_LAYOUT_SHIFT)
         if cls > 0.1:
             shifted[path] = round(cls, 3)
+        if v.page.evaluate(_CUT_FORMULAS):
+            cut[path] = v.page.evaluate(_CUT_FORMULAS)
         v.close()
     assert shifted == {}
+    assert cut == {}, "display formulas cut off at their start"
 
 
 def test_search_works_offline(browser, site_url):

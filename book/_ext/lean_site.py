@@ -18,16 +18,18 @@ extension does it, after the build (``build-finished``), on the written pages:
 3. **KaTeX's style sheet and fonts, cut to the site.** ``book/_ext/katex`` holds KaTeX's
    CSS, fonts and copy-tex script (the version sphinxcontrib-katex renders with; a test
    checks they agree). Each font is cut down (fontTools) to the characters the site's
-   formulas use; fonts the site does not use are not published. copy-tex makes a copied
-   formula paste as its LaTeX source.
+   formulas use; fonts the site does not use are not published. A page with formulas
+   preloads the two fonts that draw nearly all their characters, so that a paragraph with
+   a formula is not painted late. copy-tex makes a copied formula paste as its LaTeX source.
 4. **Scripts off the critical path.** Every script is deferred (order kept);
    ``documentation_options.js`` is inlined, since inline scripts read it; Sphinx's search
    scripts and index load on the search page only (the theme's search box submits to it).
 5. **Images with their size**, so nothing shifts as they load: ``width``/``height`` from
-   the file, ``loading="lazy"`` for every image of a page but the first.
+   the file; and ``loading="lazy"`` (a notebook page's figures come after its first screen).
 6. **ARIA**: docutils marks bibliography entries with the deprecated role
-   ``doc-biblioentry`` inside a ``role="list"``; they become ``listitem``. Icon-only
-   buttons keep their name; icons are ``aria-hidden``.
+   ``doc-biblioentry`` inside a ``role="list"``; they become ``listitem``. A table whose
+   top-left header cell is empty labels its rows with its first column: those cells become
+   row headers. Icons are ``aria-hidden``; icon-only buttons keep their own name.
 7. **_static holds what pages load.** Files that no page, style sheet or script refers to
    (the theme's other fonts and scripts, translations of the theme's UI) are not published.
 
@@ -156,15 +158,12 @@ def _svg_size(path: Path) -> tuple[float, float]:
 
 
 def size_images(text: str, page: Path, outdir: Path) -> str:
-    """Give every <img> its file's width and height; load lazily all but the article's first
-    image (the launch buttons' logos sit in closed menus)."""
+    """Give every <img> its file's width and height, and load it lazily: the figures of a
+    notebook page sit below its first screen (its code comes first), the launch buttons'
+    logos in closed menus."""
     import imagesize  # a Sphinx dependency
 
-    article = text.find("<article")
-    first_in_article = None
-
     def sub(m):
-        nonlocal first_in_article
         tag = m.group(0)
         src = re.search(r'\ssrc="([^"]+)"', tag)
         if src and not re.search(r"\s(width|height)=", tag):
@@ -173,10 +172,7 @@ def size_images(text: str, page: Path, outdir: Path) -> str:
                 w, h = _svg_size(path) if path.suffix.lower() == ".svg" else imagesize.get(str(path))
                 if w and h and w > 0 and h > 0:
                     tag = tag[:4] + f' width="{int(w)}" height="{int(h)}"' + tag[4:]
-        eager = article >= 0 and m.start() > article and first_in_article is None
-        if eager:
-            first_in_article = m.start()
-        elif "loading=" not in tag:
+        if "loading=" not in tag:
             tag = tag[:4] + ' loading="lazy" decoding="async"' + tag[4:]
         return tag
 
@@ -191,6 +187,22 @@ def fix_aria(text: str) -> str:
     # role="doc-biblioentry">; DPUB-ARIA 1.1 deprecates doc-biblioentry, and a list's
     # children must be list items
     return text.replace('role="doc-biblioentry"', 'role="listitem"')
+
+
+def row_headers(text: str) -> str:
+    """A table whose top-left header cell is empty labels its rows with its first column:
+    make those cells row headers (<th scope="row">), so every data cell has a header."""
+
+    def table(m):
+        t = m.group(0)
+        first = re.search(r"<thead>\s*<tr[^>]*>\s*<th\b[^>]*>(.*?)</th>", t, re.S)
+        if not first or re.sub(r"<[^>]+>|\s", "", first.group(1)):
+            return t
+        head, sep, body = t.partition("<tbody>")
+        body = re.sub(r"(<tr\b[^>]*>\s*)<td\b([^>]*)>(.*?)</td>", r'\1<th scope="row"\2>\3</th>', body, flags=re.S)
+        return head + sep + body
+
+    return re.sub(r"<table\b.*?</table>", table, text, flags=re.S)
 
 
 # ---------------------------------------------------------------------------------------
@@ -293,10 +305,10 @@ def _face_for(font, faces):
     return min(styled, key=lambda f: abs(int(f[1]) - int(weight)))
 
 
-def katex_assets(outdir: Path, texts: dict[Path, str]) -> dict[str, int]:
+def katex_assets(outdir: Path, texts: dict[Path, str]) -> tuple[dict[str, int], dict[Path, set[str]]]:
     """Write _static/katex/: the style sheet (woff2 only, only the faces the site's formulas
     use) and those fonts, each cut down to the characters drawn with it. Returns the
-    number of characters kept per font."""
+    number of characters kept per font, and the fonts each page's formulas use."""
     from fontTools import subset
     from fontTools.ttLib import TTFont
 
@@ -313,16 +325,19 @@ def katex_assets(outdir: Path, texts: dict[Path, str]) -> dict[str, int]:
         weight = {"normal": "400", "bold": "700"}.get(weight, weight)
         style = re.search(r"font-style:([^;}]+)", block).group(1).strip()
         faces[(family, weight, style)] = re.search(r"url\(fonts/([\w-]+)\.woff2\)", block).group(1)
-    parser = _KatexText(_katex_font_rules(css))
-    for text in texts.values():
-        if "katex-html" in text:
-            parser.feed(text)
-            parser.stack.clear()
+    rules = _katex_font_rules(css)
     drawn: dict[str, set[str]] = {}
-    for font, chars in parser.chars.items():
-        face = _face_for(font, faces)
-        if face:
-            drawn.setdefault(faces[face], set()).update(chars)
+    per_page: dict[Path, set[str]] = {}
+    for page, text in texts.items():
+        if "katex-html" not in text:
+            continue
+        parser = _KatexText(rules)
+        parser.feed(text)
+        for font, chars in parser.chars.items():
+            face = _face_for(font, faces)
+            if face and chars:
+                drawn.setdefault(faces[face], set()).update(chars)
+                per_page.setdefault(page, set()).add(faces[face])
     kept = {}
 
     def face(m):
@@ -347,7 +362,26 @@ def katex_assets(outdir: Path, texts: dict[Path, str]) -> dict[str, int]:
 
     css = re.sub(r"@font-face\{[^}]*\}", face, css)
     (target / "katex.min.css").write_text(css, encoding="utf-8")
-    return kept
+    return kept, {page: fonts & set(kept) for page, fonts in per_page.items()}
+
+
+#: Fonts fetched with the style sheet rather than after it, on pages whose formulas use
+#: them: between them they draw almost every character (letters, digits, operators), and a
+#: paragraph with a formula is painted only once its fonts are there.
+PRELOAD_FONTS = ("KaTeX_Main-Regular", "KaTeX_Math-Italic")
+
+
+def preload_fonts(text: str, page: Path, outdir: Path, fonts: set[str]) -> str:
+    links = "".join(
+        f'<link rel="preload" href="{_rel(page, outdir, f"_static/katex/fonts/{font}.woff2")}" as="font" '
+        f'type="font/woff2" crossorigin="anonymous" />\n'
+        for font in PRELOAD_FONTS if font in fonts and f"{font}.woff2" not in text
+    )
+    if not links:
+        return text
+    link = re.search(r'<link rel="stylesheet" href="[^"]*_static/site\.css[^"]*" />\n?', text)
+    at = link.end() if link else text.index("</head>")
+    return text[:at] + links + text[at:]
 
 
 def add_copy_tex(text: str, page: Path, outdir: Path) -> str:
@@ -629,11 +663,12 @@ def finish(app, exception):
         text = replace_icons(text, icons)
         text = size_images(text, page, outdir)
         text = fix_aria(text)
+        text = row_headers(text)
         text = defer_scripts(text, page, outdir, is_search=page == outdir / "search.html")
         text = add_copy_tex(text, page, outdir)
         text = text.replace("<head>", "<head>\n" + PROCESSED, 1)
         texts[page] = text
-    fonts = katex_assets(outdir, texts)
+    fonts, page_fonts = katex_assets(outdir, texts)
     manifest = Path(app.doctreedir) / "lean-site.json"  # not published
     if css_sources:
         manifest.write_text(json.dumps({"stylesheets": css_sources}, indent=1))
@@ -648,6 +683,7 @@ def finish(app, exception):
             text = texts[page]
             if page in raw:
                 text = link_bundle(text, page, outdir, digest)
+                text = preload_fonts(text, page, outdir, page_fonts.get(page, set()))
             else:
                 text = re.sub(rf"{re.escape(BUNDLE)}\?digest=\w+", f"{BUNDLE}?digest={digest}", text)
             texts[page] = text
