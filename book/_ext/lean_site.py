@@ -32,6 +32,8 @@ extension does it, after the build (``build-finished``), on the written pages:
    row headers. Icons are ``aria-hidden``; icon-only buttons keep their own name.
 7. **_static holds what pages load.** Files that no page, style sheet or script refers to
    (the theme's other fonts and scripts, translations of the theme's UI) are not published.
+8. **The front door.** ``index.html``, the site's address, is the welcome page itself (with
+   a canonical link to it) instead of a redirect to it: one round trip less on a phone.
 
 Each step is idempotent: pages Sphinx did not rewrite in an incremental build are
 already processed and stay as they are; the shared files (style sheet, fonts) are
@@ -636,6 +638,50 @@ def prune_static(outdir: Path, texts: dict[Path, str]) -> tuple[int, int]:
 
 
 # ---------------------------------------------------------------------------------------
+# 8. The site's front door
+# ---------------------------------------------------------------------------------------
+_REDIRECT = re.compile(r'^\s*<meta http-equiv="Refresh" content="0; url=([^"]+)"\s*/>\s*$', re.I)
+_URL_ATTR = re.compile(r'(\s(?:href|src|action|poster)=")([^"#][^"]*|#[^"]*)(")')
+
+
+def front_page(outdir: Path, site_url: str) -> bool:
+    """sphinx-external-toc writes index.html as a one-line redirect to the root document
+    (book/00_welcome.html): on a phone, a second round trip before anything shows. Make it
+    the welcome page itself, its relative URLs rebased, with a canonical link to the
+    original. Returns whether it did."""
+    index = outdir / "index.html"
+    if not index.exists():
+        return False
+    m = _REDIRECT.match(index.read_text(encoding="utf-8"))
+    if not m:
+        return False
+    target = (outdir / m.group(1)).resolve()
+    if not target.is_file():
+        return False
+    prefix = posixpath.dirname(target.relative_to(outdir).as_posix())
+    text = target.read_text(encoding="utf-8")
+
+    def rebase(m):
+        url = m.group(2)
+        if url.startswith("#") or re.match(r"^([a-z][a-z0-9+.-]*:|//|/)", url, re.I):
+            return m.group(0)
+        new = posixpath.normpath(posixpath.join(prefix, url)) if url else target.name
+        if url.endswith("/") and not new.endswith("/"):
+            new += "/"
+        return m.group(1) + new + m.group(3)
+
+    text = _URL_ATTR.sub(rebase, text)
+    text = text.replace('data-content_root="../"', 'data-content_root="./"')
+    name = target.relative_to(outdir).with_suffix("").as_posix()
+    text = text.replace(f"DOCUMENTATION_OPTIONS.pagename = '{name}';", "DOCUMENTATION_OPTIONS.pagename = 'index';")
+    if site_url:
+        canonical = f'<link rel="canonical" href="{site_url.rstrip("/")}/{target.relative_to(outdir).as_posix()}" />'
+        text = text.replace("</head>", canonical + "\n</head>", 1)
+    index.write_text(text, encoding="utf-8")
+    return True
+
+
+# ---------------------------------------------------------------------------------------
 # The build-finished pass
 # ---------------------------------------------------------------------------------------
 def _fontawesome_js() -> Path:
@@ -669,11 +715,8 @@ def finish(app, exception):
         text = text.replace("<head>", "<head>\n" + PROCESSED, 1)
         texts[page] = text
     fonts, page_fonts = katex_assets(outdir, texts)
-    manifest = Path(app.doctreedir) / "lean-site.json"  # not published
-    if css_sources:
-        manifest.write_text(json.dumps({"stylesheets": css_sources}, indent=1))
-    elif manifest.exists():
-        css_sources = json.loads(manifest.read_text())["stylesheets"]
+    # The style sheets are joined again whenever Sphinx wrote a page (it has copied the
+    # theme's files back into _static); otherwise every page is as the last pass left it.
     if css_sources:
         scripts = [path.read_text(encoding="utf-8", errors="replace")
                    for path in referenced_files(outdir, texts) if path.suffix == ".js"]
@@ -689,6 +732,8 @@ def finish(app, exception):
             texts[page] = text
     for page in pages:
         page.write_text(texts[page], encoding="utf-8")
+    if front_page(outdir, getattr(app.config, "ogp_site_url", "")):
+        texts[outdir / "index.html"] = (outdir / "index.html").read_text(encoding="utf-8")
     removed, size = prune_static(outdir, texts)
     logger.info(f"[lean_site] KaTeX fonts: {', '.join(f'{k} ({n} chars)' for k, n in sorted(fonts.items()))}")
     logger.info(f"[lean_site] {len(raw)} pages processed; {removed} unused files ({size / 1e6:.1f} MB) left out of _static")
