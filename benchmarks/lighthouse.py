@@ -52,7 +52,7 @@ from urllib.parse import unquote, urlsplit
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-import site_weight  # noqa: E402
+import site_weight
 
 LIGHTHOUSE_DIR = HERE / ".lighthouse"
 LIGHTHOUSE_VERSION = "12"
@@ -177,7 +177,7 @@ def chromium() -> str:
 
 def _version(cmd: list[str]) -> str:
     try:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=60).stdout.strip()
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "?"
 
@@ -190,7 +190,7 @@ def run_once(cli: Path, chrome: str, url: str, workdir: Path, keep: Path | None 
     out.unlink(missing_ok=True)
     cmd = ["node", str(cli), url, "--output=json", f"--output-path={out}", "--quiet",
            f"--only-categories={','.join(CATEGORIES)}", f"--chrome-flags={' '.join(CHROME_FLAGS)}"]
-    proc = subprocess.run(cmd, env=dict(os.environ, CHROME_PATH=chrome), capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, env=dict(os.environ, CHROME_PATH=chrome), capture_output=True, text=True, timeout=600, check=False)
     if proc.returncode != 0 or not out.exists():
         raise RuntimeError(f"lighthouse failed on {url}:\n{proc.stderr[-3000:]}")
     report = json.loads(out.read_text())

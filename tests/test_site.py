@@ -244,7 +244,7 @@ def test_the_weight_counter_counts_what_a_page_loads(tmp_path):
         '<script src="https://cdn.example.org/lib.js"></script><a href="other.html">not loaded</a></body></html>'
     )
     w = site_weight.page_weight(tmp_path, page)
-    text = lambda p: len(gzip.compress(p.read_bytes(), compresslevel=site_weight.GZIP_LEVEL, mtime=0))  # noqa: E731
+    text = lambda p: len(gzip.compress(p.read_bytes(), compresslevel=site_weight.GZIP_LEVEL, mtime=0))
     expected = {
         "p.html": text(page), "s/a.css": text(tmp_path / "s" / "a.css"), "s/b.css": text(tmp_path / "s" / "b.css"),
         "s/img.png": 1004, "s/f.woff2": 300, "s/x.js": text(tmp_path / "s" / "x.js"), "big.png": site_weight.BUDGET,

@@ -333,13 +333,15 @@ def katex_assets(outdir: Path, texts: dict[Path, str]) -> tuple[dict[str, int], 
     for page, text in texts.items():
         if "katex-html" not in text:
             continue
-        parser = _KatexText(rules)
+        parser, intro = _KatexText(rules), _KatexText(rules)
         parser.feed(text)
+        intro.feed(_intro(text))
         for font, chars in parser.chars.items():
             face = _face_for(font, faces)
             if face and chars:
                 drawn.setdefault(faces[face], set()).update(chars)
-                per_page.setdefault(page, set()).add(faces[face])
+                if faces[face] in PRELOAD_FONTS or intro.chars.get(font):
+                    per_page.setdefault(page, set()).add(faces[face])
     kept = {}
 
     def face(m):
@@ -369,15 +371,27 @@ def katex_assets(outdir: Path, texts: dict[Path, str]) -> tuple[dict[str, int], 
 
 #: Fonts fetched with the style sheet rather than after it, on pages whose formulas use
 #: them: between them they draw almost every character (letters, digits, operators), and a
-#: paragraph with a formula is painted only once its fonts are there.
+#: paragraph with a formula is painted only once its fonts are there. A page also preloads
+#: every other font that the formulas of its introduction (the first screen) use, or the
+#: introduction would shift when that font arrives.
 PRELOAD_FONTS = ("KaTeX_Main-Regular", "KaTeX_Math-Italic")
 
 
+def _intro(text: str) -> str:
+    """The page's introduction: its article up to the first sub-section."""
+    start = text.find("<article")
+    if start < 0:
+        return ""
+    first = text.find("<section", text.find("<section", start) + 1)
+    return text[start: first if first > 0 else len(text)]
+
+
 def preload_fonts(text: str, page: Path, outdir: Path, fonts: set[str]) -> str:
+    ordered = [f for f in PRELOAD_FONTS if f in fonts] + sorted(fonts - set(PRELOAD_FONTS))
     links = "".join(
         f'<link rel="preload" href="{_rel(page, outdir, f"_static/katex/fonts/{font}.woff2")}" as="font" '
         f'type="font/woff2" crossorigin="anonymous" />\n'
-        for font in PRELOAD_FONTS if font in fonts and f"{font}.woff2" not in text
+        for font in ordered if f"{font}.woff2" not in text
     )
     if not links:
         return text
