@@ -264,6 +264,25 @@ def test_nothing_shifts_or_is_cut_off_on_a_phone(browser, site_url, built_site):
     assert cut == {}, "display formulas cut off at their start"
 
 
+def test_a_copied_formula_pastes_as_latex(browser, site_url):
+    """Copy-paste of math: selecting a typeset formula and copying it gives its LaTeX source
+    (KaTeX's copy-tex, reading the TeX kept in each formula's MathML)."""
+    v = Visit(browser, site_url, CHAPTER)
+    copied = v.page.evaluate(
+        """() => {
+            const formula = [...document.querySelectorAll('article .math .katex')].find(k => k.getClientRects().length);
+            const tex = formula.querySelector('annotation[encoding="application/x-tex"]').textContent;
+            getSelection().selectAllChildren(formula);
+            const event = new ClipboardEvent('copy', {clipboardData: new DataTransfer(), bubbles: true, cancelable: true});
+            formula.dispatchEvent(event);
+            return {tex, text: event.clipboardData.getData('text/plain')};
+        }"""
+    )
+    assert copied["tex"].strip() and copied["tex"].strip() in copied["text"], copied
+    assert v.errors == []
+    v.close()
+
+
 def test_search_works_offline(browser, site_url):
     v = Visit(browser, site_url, "search.html?q=one-hot")
     page = v.page

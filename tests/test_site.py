@@ -282,7 +282,7 @@ def test_every_page_describes_itself(built_site):
     for page in _real_pages(built_site):
         html = page.read_text(encoding="utf-8")
         head = _head(html)
-        assert re.search(r'<html[^>]*\slang="en"', html), page.name
+        assert re.search(r'<html[^>]*\slang="[a-z]{2,3}(?:[-_][A-Za-z]{2,4})?"', html), f"{page.name}: no lang"
         assert re.search(r"<title>[^<]{5,}</title>", head), page.name
         description = re.search(r'<meta name="description" content="([^"]+)"', head)
         assert description and len(description.group(1)) >= 40, f"{page.name}: no meta description"

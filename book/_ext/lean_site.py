@@ -26,6 +26,8 @@ extension does it, after the build (``build-finished``), on the written pages:
    scripts and index load on the search page only (the theme's search box submits to it).
 5. **Images with their size**, so nothing shifts as they load: ``width``/``height`` from
    the file; and ``loading="lazy"`` (a notebook page's figures come after its first screen).
+   Sections that start far below the first screen get the class ``lean-far``, for which
+   lean-site.css lets the browser skip laying out paragraphs until they near the screen.
 6. **ARIA**: docutils marks bibliography entries with the deprecated role
    ``doc-biblioentry`` inside a ``role="list"``; they become ``listitem``. A table whose
    top-left header cell is empty labels its rows with its first column: those cells become
@@ -179,6 +181,38 @@ def size_images(text: str, page: Path, outdir: Path) -> str:
         return tag
 
     return re.sub(r"<img\s[^>]*>", sub, text)
+
+
+#: How far down the page (in characters of text) a section must start for the browser to
+#: skip its paragraphs until they near the screen (lean-site.css, content-visibility): on
+#: a phone's screen, that is two screens or more.
+FAR_CHARACTERS = 3000
+
+
+def mark_far_sections(text: str) -> str:
+    """Add the class ``lean-far`` to the article's sections that start far below the first
+    screen. lean-site.css lets the browser skip laying out their paragraphs, formulas and
+    parameter lists until they come near the screen; nearer the top, the guessed height of
+    a skipped paragraph would first be drawn, then corrected: a layout shift."""
+    start = text.find("<article")
+    if start < 0:
+        return text
+    out, last, seen = [], start, 0
+    for m in re.finditer(r"<section\b([^>]*)>", text[start:]):
+        at = start + m.start()
+        chunk = re.sub(r"<(math|annotation)\b.*?</\1>", "", text[last:at], flags=re.S)
+        seen += len(html.unescape(re.sub(r"<[^>]+>", "", chunk)).strip())
+        out.append(text[last:at])
+        tag = m.group(0)
+        if seen > FAR_CHARACTERS and "lean-far" not in tag:
+            if ' class="' in tag:
+                tag = tag.replace(' class="', ' class="lean-far ', 1)
+            else:
+                tag = tag.replace("<section", '<section class="lean-far"', 1)
+        out.append(tag)
+        last = at + len(m.group(0))
+    out.append(text[last:])
+    return text[:start] + "".join(out)
 
 
 # ---------------------------------------------------------------------------------------
@@ -724,6 +758,7 @@ def finish(app, exception):
         text = size_images(text, page, outdir)
         text = fix_aria(text)
         text = row_headers(text)
+        text = mark_far_sections(text)
         text = defer_scripts(text, page, outdir, is_search=page == outdir / "search.html")
         text = add_copy_tex(text, page, outdir)
         text = text.replace("<head>", "<head>\n" + PROCESSED, 1)
