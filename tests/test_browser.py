@@ -109,7 +109,8 @@ def _katex_faces(built_site: Path) -> dict[tuple[str, str, str], Path]:
     faces = {}
     for block in re.findall(r"@font-face\{([^}]*)\}", css):
         family = re.search(r"font-family:\s*([^;]+)", block).group(1).strip("'\" ")
-        weight = {"normal": "400", "bold": "700"}.get(w := re.search(r"font-weight:\s*([^;]+)", block).group(1).strip(), w)
+        weight = re.search(r"font-weight:\s*([^;]+)", block).group(1).strip()
+        weight = {"normal": "400", "bold": "700"}.get(weight, weight)
         style = re.search(r"font-style:\s*([^;]+)", block).group(1).strip()
         url = re.search(r"url\(['\"]?([^'\")]+)", block).group(1)
         faces[(family, weight, style)] = built_site / "_static" / url
@@ -150,7 +151,7 @@ def test_every_page_is_clean_offline(browser, site_url, built_site):
         found += [f"a KaTeX font failed to load: {f}" for f in page.evaluate(_FONT_ERRORS)]
         for face, chars in page.evaluate(_KATEX_CHARS_BY_FONT).items():
             drawn.setdefault(face, set()).update(chars)
-        # images load lazily below the first: ask for all of them, then check each one
+        # images load lazily: ask for all of them, then check each one
         images = page.evaluate(
             """async () => {
                  const imgs = [...document.querySelectorAll('main img, article img')];
