@@ -27,6 +27,7 @@ ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "_build" / "screenshots"
+KATEX_FONTS = Path(__file__).resolve().parents[1] / "book" / "_ext" / "katex" / "fonts"  # KaTeX's fonts, whole
 CHAPTER = "book/01_binary_cross_entropy.html"
 
 
@@ -52,14 +53,9 @@ class Visit:
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text}"))
         self.page.on("pageerror", lambda e: self.errors.append(f"script error: {e}"))
         self.page.goto(f"{site_url}/{path}", wait_until="load")
-        # MathJax loads deferred and typesets asynchronously: on pages with math, wait
-        # for it to start, then for its typesetting promise
-        if self.page.locator(".math").count():
-            self.page.wait_for_function(
-                "() => window.MathJax && window.MathJax.startup && window.MathJax.startup.promise", timeout=20000
-            )
-            self.page.evaluate("() => window.MathJax.startup.promise")
         self.page.wait_for_load_state("networkidle")
+        # formulas are typeset at build time (KaTeX); their fonts load with the page
+        self.page.evaluate("() => document.fonts.ready.then(() => true)")
 
     def _route(self, route):
         if urlparse(route.request.url).netloc == self.host or route.request.url.startswith(("data:", "blob:")):
@@ -80,25 +76,90 @@ def _pages(built_site: Path) -> list[str]:
     )
 
 
+# A formula is rendered when KaTeX's HTML is there and, where the formula is displayed at
+# all (not in the print-only table of contents), takes up room on the page.
+_UNRENDERED_MATH = """() => [...document.querySelectorAll('.math')]
+    .filter(el => { const html = el.querySelector('.katex-html');
+                    if (!html) return true;
+                    if (el.getClientRects().length === 0) return false;  // inside display: none
+                    const box = html.getBoundingClientRect();
+                    return box.width < 1 || box.height < 1; })
+    .map(el => el.textContent.slice(0, 60))"""
+_FONT_ERRORS = """() => [...document.fonts].filter(f => f.status === 'error').map(f => f.family + ' ' + f.weight + ' ' + f.style)"""
+# The characters KaTeX draws, keyed by the font face the browser draws them with.
+_KATEX_CHARS_BY_FONT = """() => {
+    const out = {};
+    for (const root of document.querySelectorAll('.katex-html')) {
+        const walk = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+        for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+            const text = n.textContent.replace(/\\s/g, '');
+            if (!text) continue;
+            const cs = getComputedStyle(n.parentElement);
+            const key = [cs.fontFamily.split(',')[0].replace(/["']/g, '').trim(), cs.fontWeight, cs.fontStyle].join('|');
+            out[key] = (out[key] || '') + text;
+        }
+    }
+    return out;
+}"""
+
+
+def _katex_faces(built_site: Path) -> dict[tuple[str, str, str], Path]:
+    """(family, weight, style) -> font file, from the @font-face rules the site serves."""
+    css = (built_site / "_static" / "site.css").read_text()
+    faces = {}
+    for block in re.findall(r"@font-face\{([^}]*)\}", css):
+        family = re.search(r"font-family:\s*([^;]+)", block).group(1).strip("'\" ")
+        weight = re.search(r"font-weight:\s*([^;]+)", block).group(1).strip()
+        weight = {"normal": "400", "bold": "700"}.get(weight, weight)
+        style = re.search(r"font-style:\s*([^;]+)", block).group(1).strip()
+        url = re.search(r"url\(['\"]?([^'\")]+)", block).group(1)
+        faces[(family, weight, style)] = built_site / "_static" / url
+    return faces
+
+
+def _assert_fonts_cover(built_site: Path, drawn: dict[str, set[str]]):
+    """Every character KaTeX draws is in the (cut-down) font the browser draws it with."""
+    ttlib = pytest.importorskip("fontTools.ttLib")
+    faces = _katex_faces(built_site)
+    assert drawn, "no formula found on the site"
+    for key, chars in drawn.items():
+        family, weight, style = key.split("|")
+        if not family.startswith("KaTeX_"):
+            continue  # e.g. Chinese in \text{}: the reader's own fonts
+        same = [f for f in faces if f[0] == family]
+        assert same, f"no @font-face for {family}"
+        face = min([f for f in same if f[2] == style] or same, key=lambda f: abs(int(f[1]) - int(weight)))
+        cmap = ttlib.TTFont(faces[face]).getBestCmap()
+        # characters KaTeX's own font lacks (the zero-width space of its layout boxes)
+        # fall back to the reader's fonts, cut down or not
+        full = ttlib.TTFont(KATEX_FONTS / faces[face].name).getBestCmap()
+        missing = sorted(c for c in chars if ord(c) in full and ord(c) not in cmap)
+        assert missing == [], f"{faces[face].name} lacks {missing}"
+
+
 def test_every_page_is_clean_offline(browser, site_url, built_site):
     problems: dict[str, list[str]] = {}
     links: set[str] = set()
+    drawn: dict[str, set[str]] = {}
     for path in _pages(built_site):
         v = Visit(browser, site_url, path)
         page = v.page
         found = [f"request to another host: {u}" for u in v.foreign]
         found += [f"failed request: {u}" for u in v.failed]
         found += v.errors
-        untypeset = page.evaluate(
-            """() => [...document.querySelectorAll('.math')]
-                 .filter(el => !el.querySelector('mjx-container') && !el.closest('mjx-container'))
-                 .map(el => el.textContent.slice(0, 60))"""
-        )
-        found += [f"math left untypeset: {m}" for m in untypeset]
+        found += [f"formula not rendered: {m}" for m in page.evaluate(_UNRENDERED_MATH)]
+        found += [f"a KaTeX font failed to load: {f}" for f in page.evaluate(_FONT_ERRORS)]
+        for face, chars in page.evaluate(_KATEX_CHARS_BY_FONT).items():
+            drawn.setdefault(face, set()).update(chars)
+        # images load lazily: ask for all of them, then check each one
         images = page.evaluate(
-            """() => [...document.querySelectorAll('main img, article img')]
-                 .map(i => ({src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0,
-                             alt: (i.getAttribute('alt') || '').trim()}))"""
+            """async () => {
+                 const imgs = [...document.querySelectorAll('main img, article img')];
+                 imgs.forEach(i => { i.loading = 'eager'; });
+                 await Promise.all(imgs.map(i => i.decode().catch(() => null)));
+                 return imgs.map(i => ({src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0,
+                                        alt: (i.getAttribute('alt') || '').trim()}));
+               }"""
         )
         found += [f"image did not load: {i['src']}" for i in images if not i["ok"]]
         found += [f"image without alt text: {i['src']}" for i in images if not i["alt"]]
@@ -120,6 +181,7 @@ def test_every_page_is_clean_offline(browser, site_url, built_site):
         if found:
             problems[path] = found
     assert problems == {}
+    _assert_fonts_cover(built_site, drawn)
     _check_internal_links(browser, site_url, links, built_site)
 
 
@@ -150,7 +212,7 @@ def test_chapter_fits_a_phone_and_the_navigation_opens(browser, site_url):
     overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"the page scrolls sideways by {overflow}px at 390px"
     wide = page.evaluate(
-        """() => [...document.querySelectorAll('article img, article .cell_output, article table, article mjx-container[display]')]
+        """() => [...document.querySelectorAll('article img, article .cell_output, article table, article .katex-display')]
              .filter(el => el.getBoundingClientRect().right > window.innerWidth + 1
                            && getComputedStyle(el).overflowX !== 'auto' && getComputedStyle(el.parentElement).overflowX !== 'auto')
              .map(el => el.tagName + '.' + el.className)"""
@@ -165,6 +227,60 @@ def test_chapter_fits_a_phone_and_the_navigation_opens(browser, site_url):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "chapter-01-phone.png"))
     assert v.errors == [] and v.foreign == []
+    v.close()
+
+
+_LAYOUT_SHIFT = """() => new Promise(resolve => {
+    let total = 0;
+    new PerformanceObserver(list => {
+        for (const e of list.getEntries()) if (!e.hadRecentInput) total += e.value;
+    }).observe({type: 'layout-shift', buffered: true});
+    setTimeout(() => resolve(total), 200);
+})"""
+
+
+# A display formula wider than the column must scroll from its start, not lose its left
+# end (the theme lays div.math out as a reversed flex row).
+_CUT_FORMULAS = """() => [...document.querySelectorAll('div.math')]
+    .filter(div => { const k = div.querySelector('.katex-display'); if (!k || !div.getClientRects().length) return false;
+                     k.scrollIntoView(); return k.getBoundingClientRect().left < div.getBoundingClientRect().left - 1; })
+    .map(div => div.textContent.slice(0, 60))"""
+
+
+def test_nothing_shifts_or_is_cut_off_on_a_phone(browser, site_url, built_site):
+    """Cumulative layout shift of every page on a phone-sized screen, at most 0.1 (images
+    carry their size, icons are drawn at build time, formulas come typeset), and no wide
+    formula cut off at its start."""
+    shifted, cut = {}, {}
+    for path in _pages(built_site):
+        v = Visit(browser, site_url, path, viewport={"width": 412, "height": 823}, device_scale_factor=1.75,
+                  is_mobile=True, has_touch=True)
+        cls = v.page.evaluate(_LAYOUT_SHIFT)
+        if cls > 0.1:
+            shifted[path] = round(cls, 3)
+        if v.page.evaluate(_CUT_FORMULAS):
+            cut[path] = v.page.evaluate(_CUT_FORMULAS)
+        v.close()
+    assert shifted == {}
+    assert cut == {}, "display formulas cut off at their start"
+
+
+def test_a_copied_formula_pastes_as_latex(browser, site_url):
+    """Copy-paste of math: selecting a typeset formula and copying it gives its LaTeX source
+    (KaTeX's copy-tex, reading the TeX kept in each formula's MathML)."""
+    v = Visit(browser, site_url, CHAPTER)
+    copied = v.page.evaluate(
+        """() => {
+            const formula = [...document.querySelectorAll('article .math .katex')].find(k => k.getClientRects().length);
+            const tex = formula.querySelector('annotation[encoding="application/x-tex"]').textContent;
+            getSelection().selectAllChildren(formula);
+            const event = new ClipboardEvent('copy', {clipboardData: new DataTransfer(), bubbles: true, cancelable: true});
+            formula.dispatchEvent(event);
+            return {tex, text: event.clipboardData.getData('text/plain')};
+        }"""
+    )
+    assert copied["tex"].strip() and copied["tex"].strip() in copied["text"], copied
+    assert v.errors == []
     v.close()
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlparse
@@ -164,10 +166,165 @@ def test_no_page_loads_anything_from_another_host(built_site):
     assert offenders == []
 
 
-def test_math_is_served_from_the_site(built_site):
-    html = (built_site / "book" / "01_binary_cross_entropy.html").read_text()
-    assert re.search(r'<script[^>]+src="[./]*_static/mathjax/tex-chtml\.js', html)
-    assert (built_site / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
+def test_math_is_typeset_at_build_time(built_site):
+    """Every formula is KaTeX's HTML in the page (no math engine in the browser), none failed."""
+    typeset = 0
+    for page in _pages(built_site):
+        html = page.read_text(encoding="utf-8")
+        assert not re.search(r"<script[^>]*mathjax|MathJax\s*=", html, re.I), f"{page.name}: MathJax is still loaded"
+        assert "katex-error" not in html, f"{page.name}: a formula KaTeX could not parse"
+        for m in re.finditer(r'<(span|div) class="math[^"]*"[^>]*>(.{0,200})', html, re.S):
+            assert '<span class="katex' in m.group(2), f"{page.name}: formula not typeset: {m.group(2)[:80]}"
+            typeset += 1
+    assert typeset > 300  # the chapters are full of formulas: a check that found none is broken
+    assert not (built_site / "_static" / "mathjax").exists()
+
+
+def test_vendored_katex_is_the_version_that_renders():
+    """book/_ext/katex (style sheet, fonts, copy-tex) must match the KaTeX that
+    sphinxcontrib-katex renders with, or the pre-rendered HTML and the CSS disagree."""
+    katex = pytest.importorskip("sphinxcontrib.katex")
+    css = (BOOK / "_ext" / "katex" / "katex.min.css").read_text()
+    assert re.search(r'katex-version:after\{content:"([\d.]+)"', css).group(1) == katex.katex_version
+    fonts = {p.stem for p in (BOOK / "_ext" / "katex" / "fonts").glob("*.woff2")}
+    assert fonts == set(re.findall(r"url\(fonts/([\w-]+)\.woff2\)", css))
+
+
+# ---------------------------------------------------------------------------------------
+# Light pages (issue 17): what each page loads, and what it says about itself
+# ---------------------------------------------------------------------------------------
+_spec = importlib.util.spec_from_file_location("celib_benchmarks_site_weight", ROOT / "benchmarks" / "site_weight.py")
+site_weight = sys.modules[_spec.name] = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(site_weight)
+
+
+def _head(html: str) -> str:
+    return html[: html.index("</head>")]
+
+
+def _real_pages(site: Path):
+    """Pages with a head (index.html is a one-line redirect to the welcome page)."""
+    return [p for p in _pages(site) if "<head" in p.read_text(encoding="utf-8")]
+
+
+def test_every_page_loads_at_most_the_budget_and_nothing_missing(built_site):
+    weights = site_weight.site_weights(built_site)
+    assert len(weights) >= len(_toc_files(TOC)) + 3  # the chapters, search, indices
+    missing = [m for w in weights for m in w.missing]
+    assert missing == [], "pages reference files that are not in the site"
+    assert [f for w in weights for f in w.foreign] == []
+    over = {w.page: w.total for w in weights if w.total > site_weight.BUDGET}
+    assert over == {}, f"pages over {site_weight.BUDGET} bytes (compressed)"
+    for w in weights:
+        if w.page != "index.html":
+            # a page that seems to load nothing but itself means the counter is broken
+            assert any(f.endswith(".css") for f in w.files) and any(f.endswith(".js") for f in w.files), w.page
+
+
+def test_the_weight_counter_counts_what_a_page_loads(tmp_path):
+    """site_weight on a made-up site: every kind of reference, gzip for text, the first
+    source of a font, a missing file, another host, a page over the budget."""
+    import gzip
+
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "a.css").write_text(
+        '@import "b.css"; body{background:url(img.png)} '
+        '@font-face{font-family:F;src:url(f.woff2) format("woff2"),url(f.ttf) format("truetype")}'
+    )
+    (tmp_path / "s" / "b.css").write_text("p{color:red}")
+    (tmp_path / "s" / "img.png").write_bytes(b"\x89PNG" + bytes(1000))
+    (tmp_path / "s" / "f.woff2").write_bytes(bytes(300))
+    (tmp_path / "s" / "f.ttf").write_bytes(bytes(5000))  # a fallback the browser never fetches
+    (tmp_path / "s" / "x.js").write_text("console.log(1);" * 50)
+    (tmp_path / "big.png").write_bytes(bytes(site_weight.BUDGET))
+    page = tmp_path / "p.html"
+    page.write_text(
+        '<!DOCTYPE html><html><head><link rel="stylesheet" href="s/a.css?v=1">'
+        '<link rel="icon" href="s/img.png"><script defer src="s/x.js"></script></head>'
+        '<body><img src="s/img.png" srcset="big.png 2x"><img src="gone.png">'
+        '<script src="https://cdn.example.org/lib.js"></script><a href="other.html">not loaded</a></body></html>'
+    )
+    w = site_weight.page_weight(tmp_path, page)
+    text = lambda p: len(gzip.compress(p.read_bytes(), compresslevel=site_weight.GZIP_LEVEL, mtime=0))
+    expected = {
+        "p.html": text(page), "s/a.css": text(tmp_path / "s" / "a.css"), "s/b.css": text(tmp_path / "s" / "b.css"),
+        "s/img.png": 1004, "s/f.woff2": 300, "s/x.js": text(tmp_path / "s" / "x.js"), "big.png": site_weight.BUDGET,
+    }
+    assert w.files == expected
+    assert w.missing == ["p.html -> gone.png"]
+    assert w.foreign == ["https://cdn.example.org/lib.js"]
+    assert w.total > site_weight.BUDGET
+
+
+def test_no_render_blocking_script_and_one_style_sheet(built_site):
+    for page in _real_pages(built_site):
+        head = _head(page.read_text(encoding="utf-8"))
+        blocking = [t for t in re.findall(r"<script\b[^>]*\ssrc=[^>]*>", head) if not re.search(r"\s(defer|async)\b", t)]
+        assert blocking == [], f"{page.name}: scripts that block rendering"
+        sheets = re.findall(r'<link\b[^>]*rel="stylesheet"[^>]*>', head)
+        assert len(sheets) == 1 and "_static/site.css" in sheets[0], f"{page.name}: {sheets}"
+        search_tools = "searchindex.js" in page.read_text(encoding="utf-8")
+        assert search_tools == (page.name == "search.html"), f"{page.name}: the search index belongs to the search page only"
+
+
+def test_icons_are_inline_svg_without_font_awesome(built_site):
+    for page in _real_pages(built_site):
+        html = page.read_text(encoding="utf-8")
+        assert not re.search(r'<(i|span)\b[^>]*class="[^"]*\bfa[srb]?\b', html), f"{page.name}: a Font Awesome <i> is left"
+        assert "fontawesome" not in html.lower()
+        icons = re.findall(r'<svg class="svg-inline--fa[^"]*"[^>]*>(.*?)</svg>', html)
+        assert len(icons) >= 5 and all("<path" in i for i in icons), page.name
+        assert all('aria-hidden="true"' in t for t in re.findall(r'<svg class="svg-inline--fa[^>]*>', html))
+    assert not list(built_site.rglob("*fontawesome*")) and not list(built_site.rglob("fa-*.woff2"))
+
+
+def test_every_page_describes_itself(built_site):
+    """lang, title, meta description, Open Graph title/description/image, favicon."""
+    for page in _real_pages(built_site):
+        html = page.read_text(encoding="utf-8")
+        head = _head(html)
+        assert re.search(r'<html[^>]*\slang="[a-z]{2,3}(?:[-_][A-Za-z]{2,4})?"', html), f"{page.name}: no lang"
+        assert re.search(r"<title>[^<]{5,}</title>", head), page.name
+        description = re.search(r'<meta name="description" content="([^"]+)"', head)
+        assert description and len(description.group(1)) >= 40, f"{page.name}: no meta description"
+        icon = re.search(r'<link rel="icon" href="([^"]+)"', head)
+        assert icon and (page.parent / icon.group(1)).is_file(), page.name
+        if page.name in ("search.html", "genindex.html", "py-modindex.html"):
+            continue  # generated pages: no document to take Open Graph data from
+        for prop in ("og:title", "og:description", "og:image", "og:url"):
+            assert re.search(rf'<meta property="{prop}" content="[^"]+"', head), f"{page.name}: {prop}"
+        image = re.search(r'<meta property="og:image" content="([^"]+)"', head).group(1)
+        assert image.startswith("https://") and (built_site / urlparse(image).path.split("/", 2)[-1]).is_file(), image
+
+
+def test_every_image_has_its_size(built_site):
+    """width and height on every <img>, the file's own (no layout shift as images load)."""
+    import imagesize
+
+    checked = 0
+    for page in _real_pages(built_site):
+        for tag in re.findall(r"<img\b[^>]*>", page.read_text(encoding="utf-8")):
+            w, h = re.search(r'\swidth="(\d+)"', tag), re.search(r'\sheight="(\d+)"', tag)
+            assert w and h, f"{page.name}: {tag[:120]}"
+            src = (page.parent / re.search(r'\ssrc="([^"]+)"', tag).group(1)).resolve()
+            if src.suffix == ".png":
+                assert imagesize.get(str(src)) == (int(w.group(1)), int(h.group(1)))
+                checked += 1
+    assert checked >= 15  # the chapters' figures
+
+
+def test_bibliography_markup_passes_aria(built_site):
+    html = (built_site / "book" / "appendix" / "references.html").read_text()
+    entries = re.findall(r'<div class="citation"[^>]*>', html)
+    assert len(entries) >= 8 and all('role="listitem"' in e for e in entries)
+    assert "doc-biblioentry" not in html and '<div role="list" class="citation-list">' in html
+
+
+def test_static_folder_holds_what_pages_load(built_site):
+    files = [f for f in (built_site / "_static").rglob("*") if f.is_file()]
+    size = sum(f.stat().st_size for f in files)
+    assert size < 1_500_000, f"_static is {size} bytes"
+    assert not [f for f in files if f.suffix in (".po", ".mo", ".ttf", ".woff")]
 
 
 def test_every_content_image_has_alt_text(built_site):
