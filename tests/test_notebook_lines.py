@@ -19,9 +19,6 @@ NOTEBOOKS = sorted(
     for p in BOOK.rglob("*.ipynb")
     if ".ipynb_checkpoints" not in p.parts and p.parent.name != "student"
 )
-# The benchmark page belongs to the site-speed work (book/appendix/performance.ipynb);
-# it is checked as soon as its lines fit. Remove it from this set then.
-PENDING = {"performance.ipynb"}
 MAX = 88
 
 
@@ -41,8 +38,6 @@ def long_lines(notebook: dict, limit: int = MAX) -> list[str]:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_code_lines_fit_the_code_box(path):
-    if path.name in PENDING:
-        pytest.skip("pending: owned by the site-speed work")
     found = long_lines(json.loads(path.read_text(encoding="utf-8")))
     assert not found, f"{len(found)} code lines over {MAX} characters:\n" + "\n".join(found)
 
@@ -66,8 +61,6 @@ def _hidden(cell: dict) -> bool:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_page_opens_with_its_subject_and_setup_is_shared_and_hidden(path):
-    if path.name in PENDING:
-        pytest.skip("pending: owned by the site-speed work")
     cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
     visible = [c for c in cells if not _hidden(c)]
     first = "".join(visible[0]["source"])

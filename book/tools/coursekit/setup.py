@@ -1,4 +1,4 @@
-"""What every chapter needs before its first line: the glue helper.
+"""What every chapter needs before its first line: the glue helper, the figure fonts.
 
 A chapter's first code cell (hidden on the site) is::
 
@@ -10,9 +10,45 @@ A chapter's first code cell (hidden on the site) is::
     from coursekit.setup import glue_float
 
     plt.style.use(celib.MPLSTYLE)
+
+Importing this module also lets matplotlib draw Chinese text: the English and Chinese
+editions run the same code cells, and only the labels' text differs, so the fonts are
+chosen here rather than in a cell. Latin text keeps matplotlib's default (DejaVu Sans);
+a character it lacks is drawn from the first CJK font installed (fonts-noto-cjk on
+Debian, which CI installs). Without one, an English figure is unchanged.
 """
 
+import json
+from pathlib import Path
+
 from myst_nb import glue
+
+# CJK fonts in order of preference: Debian/Ubuntu's Noto, then other common ones
+CJK_FONTS = (
+    "Noto Sans CJK SC",
+    "Source Han Sans SC",
+    "WenQuanYi Zen Hei",
+    "Microsoft YaHei",
+    "PingFang SC",
+    "SimHei",
+)
+
+
+def use_cjk_fallback() -> str | None:
+    """Draw figure text in DejaVu Sans, falling back to a CJK font for Chinese.
+
+    Returns the CJK font chosen, or None if none is installed (then nothing changes,
+    and no font warning is printed).
+    """
+    import matplotlib as mpl
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    for name in CJK_FONTS:
+        if name in installed:
+            mpl.rcParams["font.family"] = ["DejaVu Sans", name]
+            return name
+    return None
 
 
 def glue_float(name: str, value, digits: int = 8) -> None:
@@ -25,4 +61,20 @@ def glue_float(name: str, value, digits: int = 8) -> None:
     glue(name, round(float(value), digits), display=False)
 
 
-__all__ = ["glue_float"]
+def benchmark(name: str) -> dict:
+    """The saved results ``benchmarks/<name>.json`` of the repository.
+
+    Found from the working directory upwards, so that a page reads the same file
+    wherever it sits in the book (``book/appendix/`` or ``book/zh/appendix/``).
+    """
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        path = folder / "benchmarks" / f"{name}.json"
+        if path.is_file():
+            return json.loads(path.read_text(encoding="utf-8"))
+    raise FileNotFoundError(f"benchmarks/{name}.json not found above {here}")
+
+
+use_cjk_fallback()
+
+__all__ = ["benchmark", "glue_float", "use_cjk_fallback", "CJK_FONTS"]
