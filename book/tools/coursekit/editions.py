@@ -1,7 +1,7 @@
 """Write the student edition of the chapters, and an answer key.
 
-    python -m coursekit.editions                 # writes book/student/ and _build/answer-key/
-    python -m coursekit.editions --check         # exit 1 if book/student/ is out of step
+    python -m coursekit.editions                 # writes book/student/, book/zh/student/ and _build/answer-key/
+    python -m coursekit.editions --check         # exit 1 if book/student/ or book/zh/student/ is out of step
 
 Run it from the repository (any folder inside it). The chapters ``book/NN_*.ipynb`` are
 the source: the website renders their MyST (glued numbers, exercise and solution
@@ -16,6 +16,10 @@ plain Markdown that reads the same everywhere:
   caption below it;
 - code cells are the chapter's, without outputs, so a student runs them; the cells that
   compute numbers for the solutions (tagged ``solution``) are dropped.
+
+Both editions of the course get theirs: the English chapters ``book/NN_*.ipynb`` give
+``book/student/``, the Chinese ones ``book/zh/NN_*.ipynb`` give ``book/zh/student/``
+(exercise headings, banners and admonition titles in Chinese).
 
 The **student edition** (``book/student/``, committed, opened by Binder, Colab and the
 site's download button) drops every solution and keeps the ``check`` cells. The
@@ -37,6 +41,44 @@ import nbformat
 
 STUDENT_DIR = Path("book") / "student"
 ANSWER_KEY_DIR = Path("_build") / "answer-key"
+TARGET = re.compile(r"^\([\w-]+\)=[ \t]*\n", re.M)  # a MyST label above a heading (the glossary's links)
+
+
+class Words(dict):
+    """What the edition writer itself writes, in one language."""
+
+
+WORDS = {
+    "en": Words(
+        folder=Path("book"), site="book", exercise="Exercise {n}", solution="Solution to Exercise {n}",
+        figure="*Figure: {caption}*", admonitions={},
+        key=("> **Answer key**, for instructors: the solutions are under each exercise. Do not hand it out; "
+             "give students the notebooks in `book/student/`. Generated from the chapter by "
+             "`python -m coursekit.editions`."),
+        student=("> **Student notebook.** Run the cells from the top (JupyterLab: *Run → Run All Cells*; "
+                 "Colab: *Runtime → Run all*) and read along; the same chapter is on the [course website]({page})."),
+        checks=(" Under an exercise, replace the `...` in the answer cell with your answer and run the cell: "
+                "`check` prints ✔, or what is off and a hint, never the answer. The solutions are on the "
+                "website, hidden under each exercise."),
+    ),
+    "zh": Words(
+        folder=Path("book") / "zh", site="zh", exercise="练习 {n}", solution="练习 {n} 的解答",
+        figure="*图：{caption}*",
+        admonitions={"note": "注意", "warning": "警告", "tip": "提示", "important": "重要", "caution": "小心",
+                     "attention": "注意", "danger": "危险", "error": "错误", "hint": "提示", "seealso": "另见"},
+        key=("> **参考答案**（供教师使用）：每道练习下面都有解答。请勿发给学生；学生使用 `book/zh/student/` 中的"
+             "笔记本。由 `python -m coursekit.editions` 从章节生成。"),
+        student=("> **学生笔记本。** 从头运行各单元（JupyterLab：*Run → Run All Cells*；Colab：*代码执行程序 → 全部运行*），"
+                 "边运行边阅读；同一章也在[课程网站]({page})上。"),
+        checks=("每道练习下面，把答案单元中的 `...` 换成你的答案并运行该单元：`check` 会打印 ✔，或者指出哪里不对并给出提示，"
+                "但绝不给出答案。解答在网站上，隐藏在每道练习下面。"),
+    ),
+}
+LANGS = tuple(WORDS)
+
+
+def student_dir(lang: str = "en") -> Path:
+    return WORDS[lang]["folder"] / "student"
 CHAPTER = re.compile(r"^\d\d_.+\.ipynb$")
 SOLUTION_TAG = "solution"
 
@@ -78,8 +120,8 @@ def site_url(root: Path) -> str:
     return f"https://{owner}.github.io/{repo}"
 
 
-def chapters(root: Path) -> list[Path]:
-    return sorted(p for p in (root / "book").glob("*.ipynb") if CHAPTER.match(p.name))
+def chapters(root: Path, lang: str = "en") -> list[Path]:
+    return sorted(p for p in (root / WORDS[lang]["folder"]).glob("*.ipynb") if CHAPTER.match(p.name))
 
 
 def glued_values(nb) -> dict[str, object]:
@@ -114,8 +156,10 @@ def _bibliography(root: Path) -> dict[str, str]:
 class Converter:
     """Turns one chapter's MyST Markdown into plain Markdown, for one edition."""
 
-    def __init__(self, root: Path, chapter: Path, glue: dict, with_solutions: bool, local: set[str]):
+    def __init__(self, root: Path, chapter: Path, glue: dict, with_solutions: bool, local: set[str],
+                 lang: str = "en"):
         self.root, self.chapter, self.glue = root, chapter, glue
+        self.words = WORDS[lang]
         self.with_solutions, self.local = with_solutions, local
         self.site = site_url(root)
         self.bib = _bibliography(root)
@@ -150,7 +194,10 @@ class Converter:
         if not path.exists():
             self.fail(f"link to a missing file: {target}")
         if path.suffix in (".md", ".ipynb"):
-            url = f"{self.site}/{rel.with_suffix('.html').as_posix()}"
+            page = rel.with_suffix(".html").as_posix()
+            if page.startswith("book/zh/"):
+                page = page.removeprefix("book/")  # the Chinese edition is published under zh/
+            url = f"{self.site}/{page}"
         else:
             url = f"{_config(self.root)['repository']['url'].rstrip('/')}/blob/main/{rel.as_posix()}"
         return f"]({url}{'#' + fragment if fragment else ''})"
@@ -172,21 +219,22 @@ class Converter:
         if name == "exercise":
             label = options.get("label") or self.fail(f"exercise without a :label: ({arg})")
             self.exercises[label] = f"{self.number}.{len(self.exercises) + 1}"  # as the website numbers them
-            title = f"Exercise {self.exercises[label]}" + (f" ({arg})" if arg else "")
+            title = self.words["exercise"].format(n=self.exercises[label]) + (f" ({arg})" if arg else "")
             return f"### {title}\n\n{body}\n"
         if name == "solution":
             if not self.with_solutions:
                 return ""
             number = self.exercises.get(arg) or self.fail(f"solution to an unknown exercise {arg}")
-            return f"#### Solution to Exercise {number}\n\n{body}\n"
+            return f"#### {self.words['solution'].format(n=number)}\n\n{body}\n"
         if name in ADMONITIONS or name == "admonition":
-            title = arg if name == "admonition" else name.capitalize()
+            title = arg if name == "admonition" else self.words["admonitions"].get(name, name.capitalize())
             quoted = "\n".join(f"> {line}".rstrip() for line in body.split("\n"))
             return f"> **{title}**\n>\n{quoted}\n"
         self.fail(f"no plain-Markdown form for the directive {{{name}}}: teach coursekit.editions.Converter")
 
     def markdown(self, source: str) -> str:
-        text = DIRECTIVE.sub(self.directive, source)
+        text = TARGET.sub("", source)
+        text = DIRECTIVE.sub(self.directive, text)
         text = self.inline(text)
         text = re.sub(r"\n{3,}", "\n\n", text).strip("\n")
         for pattern, what in LEFTOVER:
@@ -197,18 +245,14 @@ class Converter:
         return text
 
 
-def _banner(chapter: Path, site: str, with_solutions: bool, has_checks: bool) -> str:
-    page = f"{site}/book/{chapter.stem}.html"
+def _banner(chapter: Path, site: str, with_solutions: bool, has_checks: bool, lang: str = "en") -> str:
+    words = WORDS[lang]
+    page = f"{site}/{words['site']}/{chapter.stem}.html"
     if with_solutions:
-        return ("> **Answer key**, for instructors: the solutions are under each exercise. Do not hand it out; "
-                "give students the notebooks in `book/student/`. Generated from the chapter by "
-                "`python -m coursekit.editions`.")
-    text = ("> **Student notebook.** Run the cells from the top (JupyterLab: *Run → Run All Cells*; "
-            f"Colab: *Runtime → Run all*) and read along; the same chapter is on the [course website]({page}).")
+        return words["key"]
+    text = words["student"].format(page=page)
     if has_checks:
-        text += (" Under an exercise, replace the `...` in the answer cell with your answer and run the cell: "
-                 "`check` prints ✔, or what is off and a hint, never the answer. The solutions are on the "
-                 "website, hidden under each exercise.")
+        text += words["checks"]
     return text
 
 
@@ -221,11 +265,11 @@ def _plain_cell(cell, keep: tuple[str, ...] = ("tags",)):
     return cell
 
 
-def edition(root: Path, chapter: Path, with_solutions: bool) -> str:
+def edition(root: Path, chapter: Path, with_solutions: bool, lang: str = "en") -> str:
     """One chapter's notebook in the student edition (or the answer key), as text."""
     nb = nbformat.read(chapter, as_version=4)
-    local = {p.name for p in chapters(root)}
-    conv = Converter(root, chapter, glued_values(nb), with_solutions, local)
+    local = {p.name for p in chapters(root, lang)}
+    conv = Converter(root, chapter, glued_values(nb), with_solutions, local, lang)
     cells = []
     has_checks = any(c.cell_type == "code" and re.search(r"^check\(", c.source, re.M) for c in nb.cells)
     title_done = False
@@ -236,7 +280,8 @@ def edition(root: Path, chapter: Path, with_solutions: bool) -> str:
             cells.append(_plain_cell(cell))
             caption = cell.metadata.get("mystnb", {}).get("figure", {}).get("caption")
             if caption:
-                cells.append(nbformat.v4.new_markdown_cell(f"*Figure: {conv.inline(caption)}*", id=f"{cell.id}-caption"))
+                text = conv.words["figure"].format(caption=conv.inline(caption))
+                cells.append(nbformat.v4.new_markdown_cell(text, id=f"{cell.id}-caption"))
             continue
         text = conv.markdown(cell.source)
         if text:
@@ -244,7 +289,7 @@ def edition(root: Path, chapter: Path, with_solutions: bool) -> str:
             new.source = text
             cells.append(new)
         if not title_done and text.startswith("# "):
-            banner = _banner(chapter, conv.site, with_solutions, has_checks)
+            banner = _banner(chapter, conv.site, with_solutions, has_checks, lang)
             cells.append(nbformat.v4.new_markdown_cell(banner, id="edition-banner"))
             title_done = True
     if not title_done:
@@ -253,7 +298,7 @@ def edition(root: Path, chapter: Path, with_solutions: bool) -> str:
     out.metadata = nbformat.NotebookNode({k: copy.deepcopy(v) for k, v in nb.metadata.items() if k in ("kernelspec", "language_info")})
     out.metadata["coursekit"] = {
         "edition": "answer key" if with_solutions else "student",
-        "generated_from": f"book/{chapter.name}",
+        "generated_from": chapter.relative_to(root).as_posix(),
         "by": "python -m coursekit.editions",
     }
     out.nbformat, out.nbformat_minor = nb.nbformat, nb.nbformat_minor
@@ -261,9 +306,9 @@ def edition(root: Path, chapter: Path, with_solutions: bool) -> str:
     return json.dumps(out, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
 
 
-def build(root: Path, with_solutions: bool = False) -> dict[str, str]:
-    """File name -> notebook text, for every chapter."""
-    return {chapter.name: edition(root, chapter, with_solutions) for chapter in chapters(root)}
+def build(root: Path, with_solutions: bool = False, lang: str = "en") -> dict[str, str]:
+    """File name -> notebook text, for every chapter of one edition."""
+    return {chapter.name: edition(root, chapter, with_solutions, lang) for chapter in chapters(root, lang)}
 
 
 def write(files: dict[str, str], folder: Path) -> None:
@@ -275,15 +320,21 @@ def write(files: dict[str, str], folder: Path) -> None:
         (folder / name).write_text(text, encoding="utf-8")
 
 
-def out_of_step(root: Path) -> list[str]:
-    """What differs between book/student/ and what the chapters give (empty: in step)."""
-    want = build(root)
-    folder = root / STUDENT_DIR
-    have = {p.name for p in folder.glob("*.ipynb")} if folder.is_dir() else set()
-    problems = [f"missing: {STUDENT_DIR / n}" for n in sorted(set(want) - have)]
-    problems += [f"not from a chapter: {STUDENT_DIR / n}" for n in sorted(have - set(want))]
-    problems += [f"out of step: {STUDENT_DIR / n}" for n in sorted(set(want) & have)
-                 if (folder / n).read_text(encoding="utf-8") != want[n]]
+def out_of_step(root: Path, langs: tuple[str, ...] = LANGS) -> list[str]:
+    """What differs between book/student/ (and book/zh/student/) and what the chapters
+    give (empty: in step)."""
+    problems = []
+    for lang in langs:
+        if not chapters(root, lang):
+            continue
+        want = build(root, lang=lang)
+        rel = student_dir(lang)
+        folder = root / rel
+        have = {p.name for p in folder.glob("*.ipynb")} if folder.is_dir() else set()
+        problems += [f"missing: {(rel / n).as_posix()}" for n in sorted(set(want) - have)]
+        problems += [f"not from a chapter: {(rel / n).as_posix()}" for n in sorted(have - set(want))]
+        problems += [f"out of step: {(rel / n).as_posix()}" for n in sorted(set(want) & have)
+                     if (folder / n).read_text(encoding="utf-8") != want[n]]
     return problems
 
 
@@ -301,14 +352,18 @@ def main(argv: list[str] | None = None) -> int:
         if problems:
             print("regenerate with: python -m coursekit.editions")
             return 1
-        print(f"{STUDENT_DIR}/ is in step with the chapters")
+        print("the student editions are in step with the chapters")
         return 0
-    student = build(root)
-    write(student, root / STUDENT_DIR)
     key_dir = args.answer_key or root / ANSWER_KEY_DIR
-    write(build(root, with_solutions=True), key_dir)
-    print(f"student edition: {len(student)} notebooks in {root / STUDENT_DIR}")
-    print(f"answer key:      {len(student)} notebooks in {key_dir}")
+    for lang in LANGS:
+        if not chapters(root, lang):
+            continue
+        student = build(root, lang=lang)
+        write(student, root / student_dir(lang))
+        key = key_dir if lang == "en" else key_dir / lang
+        write(build(root, with_solutions=True, lang=lang), key)
+        print(f"student edition ({lang}): {len(student)} notebooks in {root / student_dir(lang)}")
+        print(f"answer key ({lang}):      {len(student)} notebooks in {key}")
     return 0
 
 

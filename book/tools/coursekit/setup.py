@@ -13,9 +13,10 @@ A chapter's first code cell (hidden on the site) is::
 
 Importing this module also lets matplotlib draw Chinese text: the English and Chinese
 editions run the same code cells, and only the labels' text differs, so the fonts are
-chosen here rather than in a cell. Latin text keeps matplotlib's default (DejaVu Sans);
-a character it lacks is drawn from the first CJK font installed (fonts-noto-cjk on
-Debian, which CI installs). Without one, an English figure is unchanged.
+chosen here rather than in a cell. In the English edition, Latin text keeps matplotlib's
+default (DejaVu Sans) and a character it lacks is drawn from the first CJK font
+installed (fonts-noto-cjk on Debian, which CI installs); in the Chinese edition (a kernel
+started in ``book/zh/``) the CJK font comes first. Without a CJK font nothing changes.
 """
 
 import json
@@ -46,9 +47,21 @@ def use_cjk_fallback() -> str | None:
     installed = {f.name for f in font_manager.fontManager.ttflist}
     for name in CJK_FONTS:
         if name in installed:
-            mpl.rcParams["font.family"] = ["DejaVu Sans", name]
+            families = ["DejaVu Sans", name]
+            if chinese_edition():
+                # first, so that labels mixing Chinese and $math$ are drawn too (the text
+                # around mathtext takes the first family only)
+                families.reverse()
+            mpl.rcParams["font.family"] = families
             return name
     return None
+
+
+def chinese_edition(folder: Path | None = None) -> bool:
+    """Whether the notebook runs from the Chinese edition (``book/zh/``, its kernel's
+    working directory), where figure text is mostly Chinese."""
+    parts = (folder or Path.cwd()).resolve().parts
+    return any(a == "book" and b == "zh" for a, b in zip(parts, parts[1:]))
 
 
 def glue_float(name: str, value, digits: int = 8) -> None:
@@ -77,4 +90,4 @@ def benchmark(name: str) -> dict:
 
 use_cjk_fallback()
 
-__all__ = ["benchmark", "glue_float", "use_cjk_fallback", "CJK_FONTS"]
+__all__ = ["benchmark", "chinese_edition", "glue_float", "use_cjk_fallback", "CJK_FONTS"]
