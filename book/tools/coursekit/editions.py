@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import html
 import json
 import re
 import sys
@@ -46,11 +47,16 @@ ANY_ROLE = re.compile(r"\{[a-z][\w:-]*\}`")
 DIRECTIVE = re.compile(r"^(?P<fence>`{3,}|~{3,})\{(?P<name>[\w-]+)\}[ \t]*(?P<arg>[^\n]*)\n(?P<body>.*?)^(?P=fence)[ \t]*$\n?", re.M | re.S)
 OPTION = re.compile(r"^:([\w-]+):[ \t]*(.*)$")
 LINK = re.compile(r"\]\((?!https?:|mailto:|#)([^)\s]+)\)")
+# An interactive figure (README, "Adding an interactive figure"): raw HTML whose element
+# carries data-widget, then the <script> tags that drive it. It runs on the website only.
+WIDGET = re.compile(r"^<(?P<tag>figure|div)\b(?P<attrs>[^>]*\bdata-widget=\"[\w-]+\"[^>]*)>(?P<body>.*?)^</(?P=tag)>[ \t]*\n?"
+                    r"(?:[ \t]*<script\b[^>]*>[ \t]*</script>[ \t]*\n?)*", re.M | re.S)
 LEFTOVER = [
     (re.compile(r"^\s*(`{3,}|~{3,})\{", re.M), "a MyST directive"),
     (ANY_ROLE, "a MyST role"),
     (re.compile(r"^:[\w-]+:", re.M), "a directive option"),
     (re.compile(r"^\([\w-]+\)=\s*$", re.M), "a MyST target"),
+    (re.compile(r"data-widget=|<script\b"), "an interactive figure's markup"),
 ]
 ADMONITIONS = {"note", "warning", "tip", "important", "caution", "attention", "danger", "error", "hint", "seealso"}
 
@@ -185,8 +191,18 @@ class Converter:
             return f"> **{title}**\n>\n{quoted}\n"
         self.fail(f"no plain-Markdown form for the directive {{{name}}}: teach coursekit.editions.Converter")
 
+    def widget(self, match: re.Match) -> str:
+        """An interactive figure needs the website's scripts: a one-line pointer to it,
+        with the figure's caption."""
+        anchor = re.search(r'\sid="([^"]+)"', match.group("attrs"))
+        url = f"{self.site}/book/{self.chapter.stem}.html" + (f"#{anchor.group(1)}" if anchor else "")
+        caption = re.search(r"<figcaption>(.*?)</figcaption>", match.group("body"), re.S)
+        text = " ".join(html.unescape(re.sub(r"<[^>]+>", "", caption.group(1))).split()) if caption else ""
+        return f"> **Interactive figure**, on the [course website]({url}){': ' + text if text else ''}\n"
+
     def markdown(self, source: str) -> str:
-        text = DIRECTIVE.sub(self.directive, source)
+        text = WIDGET.sub(self.widget, source)
+        text = DIRECTIVE.sub(self.directive, text)
         text = self.inline(text)
         text = re.sub(r"\n{3,}", "\n\n", text).strip("\n")
         for pattern, what in LEFTOVER:
