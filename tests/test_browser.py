@@ -42,9 +42,11 @@ def browser():
 class Visit:
     """A page opened with every request outside 127.0.0.1 blocked and recorded."""
 
-    def __init__(self, browser, site_url, path, **context_options):
+    def __init__(self, browser, site_url, path, init_script=None, **context_options):
         self.host = urlparse(site_url).netloc
         self.context = browser.new_context(**context_options)
+        if init_script:  # runs before the page's own scripts (e.g. a stored colour theme)
+            self.context.add_init_script(init_script)
         self.page = self.context.new_page()
         self.foreign, self.failed, self.errors = [], [], []
         self.context.route("**/*", self._route)

@@ -225,3 +225,46 @@ def test_instructor_page_links_every_student_notebook_on_binder_and_colab():
     for heading in ("50-minute", "90-minute", "Launching Binder", "answer key", "Adapting a chapter"):
         assert heading in page
     assert "python -m coursekit.editions" in page
+
+
+# ---------------------------------------------------------------------------------------
+# Interactive figures: they run on the website only
+# ---------------------------------------------------------------------------------------
+def test_interactive_figures_become_a_pointer_to_the_website():
+    """The student notebook holds no figure markup and no script (without the site's
+    scripts it would be dead inputs): one line with the figure's caption and a link to it."""
+    site = editions.site_url(ROOT)
+    found = 0
+    for chapter in CHAPTERS:
+        source = _text(_nb(chapter)["cells"], "markdown")
+        student = _text(_nb(STUDENT / chapter.name)["cells"], "markdown")
+        assert not re.search(r"data-widget|data-quantity|<script|<svg|<input", student), chapter.name
+        for anchor in re.findall(r'<figure\b[^>]*data-widget="[\w-]+"[^>]*\sid="([\w-]+)"', source):
+            link = f"{site}/book/{chapter.stem}.html#{anchor}"
+            line = next((ln for ln in student.split("\n") if link in ln), "")
+            assert line.startswith("> **Interactive figure**"), f"{chapter.name}: no pointer to {link}"
+            assert len(line) > len(link) + 60, "the pointer carries the figure's caption"
+            found += 1
+    assert found >= 4
+
+
+def test_widget_markup_converts_or_fails_loudly(tmp_path):
+    root = _copy_of_the_repository(tmp_path)
+    path = root / "book" / "01_binary_cross_entropy.ipynb"
+    nb = _nb(path)
+    widget = ('<figure class="ce-widget" data-widget="demo" id="widget-demo">\n<svg viewBox="0 0 4 3"></svg>\n'
+              '<form><label>x <input type="range" name="x" min="0" max="1" step="0.1"></label></form>\n'
+              '<figcaption>Move <i>x</i> &amp; watch.</figcaption>\n</figure>\n'
+              '<script defer src="../_static/widgets/plot.js"></script>\n'
+              '<script defer src="../_static/widgets/demo.js"></script>\n')
+    nb["cells"].insert(2, {"cell_type": "markdown", "id": "demo", "metadata": {}, "source": "Before.\n\n" + widget + "\nAfter."})
+    path.write_text(json.dumps(nb))
+    out = json.loads(editions.edition(root, path, with_solutions=False))
+    text = "".join(next(c["source"] for c in out["cells"] if c.get("id") == "demo"))
+    url = f"{editions.site_url(root)}/book/01_binary_cross_entropy.html#widget-demo"
+    assert text == f"Before.\n\n> **Interactive figure**, on the [course website]({url}): Move x & watch.\n\nAfter."
+    # markup the converter does not recognise (here: indented) is an error, not a dead figure
+    nb["cells"][2]["source"] = "  " + widget
+    path.write_text(json.dumps(nb))
+    with pytest.raises(ValueError, match="an interactive figure's markup"):
+        editions.edition(root, path, with_solutions=False)

@@ -367,3 +367,46 @@ def test_the_palette_is_colour_blind_safe():
     style = (ROOT / "celib" / "course.mplstyle").read_text()
     okabe_ito = ["0072B2", "D55E00", "009E73", "CC79A7", "E69F00", "56B4E9"]
     assert all(c in style for c in okabe_ito) and "linestyle" in style
+
+
+# ---------------------------------------------------------------------------------------
+# The interactive figures (issue 18; README, "Adding an interactive figure")
+# ---------------------------------------------------------------------------------------
+WIDGETS_DIR = BOOK / "_static" / "widgets"
+#: what the figures together may add, compressed (the issue: "at most 60 KB")
+WIDGETS_BUDGET = 60_000
+
+
+def test_interactive_figures_weigh_at_most_60_kb_compressed():
+    files = sorted(f for f in WIDGETS_DIR.rglob("*") if f.is_file())
+    assert any(f.name == "plot.js" for f in files) and len(files) >= 6
+    total = sum(len(site_weight.compress(f.read_bytes())) for f in files)
+    assert 1_000 < total <= WIDGETS_BUDGET, f"book/_static/widgets: {total} bytes gzipped"
+
+
+def test_pages_load_their_figures_deferred_and_lean_site_keeps_them(built_site):
+    """Each chapter with a figure loads the shared module and the figure's script, in that
+    order, deferred, from _static/widgets (published: lean_site prunes only unused files);
+    the figures' style rules survive the purge of site.css (some are named only by a script)."""
+    pages = 0
+    for chapter in CHAPTERS:
+        source = "\n".join("".join(c["source"]) for c in _cells(chapter) if c["cell_type"] == "markdown")
+        names = re.findall(r'data-widget="([\w-]+)"', source)
+        if not names:
+            continue
+        pages += 1
+        html = (built_site / "book" / f"{chapter.stem}.html").read_text(encoding="utf-8")
+        body = html[html.index("<body"):]
+        tags = re.findall(r'<script\b[^>]*\ssrc="([^"]*_static/widgets/[^"]+)"[^>]*>', body)
+        srcs = [re.sub(r"\?.*$", "", s) for s in tags]
+        for name in names:
+            assert f'data-widget="{name}"' in html
+            assert srcs.index("../_static/widgets/plot.js") < srcs.index(f"../_static/widgets/{name}.js"), srcs
+        for tag in re.findall(r'<script\b[^>]*_static/widgets/[^>]*>', body):
+            assert re.search(r"\sdefer\b", tag), tag
+        for src in srcs:
+            assert (built_site / "book" / src).resolve().is_file(), src
+    assert pages >= 4
+    css = (built_site / "_static" / "site.css").read_text(encoding="utf-8")
+    for rule in (".ce-widget .ce-s1", ".ce-widget .ce-bar1", ".ce-widget .ce-dot1", "html[data-theme=\"dark\"] .ce-widget"):
+        assert rule in css, f"{rule} purged from site.css"

@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import html
 import json
 import re
 import sys
@@ -52,6 +53,7 @@ WORDS = {
     "en": Words(
         folder=Path("book"), site="book", exercise="Exercise {n}", solution="Solution to Exercise {n}",
         figure="*Figure: {caption}*", admonitions={},
+        widget="> **Interactive figure**, on the [course website]({url}){caption}", colon=": ",
         key=("> **Answer key**, for instructors: the solutions are under each exercise. Do not hand it out; "
              "give students the notebooks in `book/student/`. Generated from the chapter by "
              "`python -m coursekit.editions`."),
@@ -64,6 +66,7 @@ WORDS = {
     "zh": Words(
         folder=Path("book") / "zh", site="zh", exercise="练习 {n}", solution="练习 {n} 的解答",
         figure="*图：{caption}*",
+        widget="> **交互图**，见[课程网站]({url}){caption}", colon="：",
         admonitions={"note": "注意", "warning": "警告", "tip": "提示", "important": "重要", "caution": "小心",
                      "attention": "注意", "danger": "危险", "error": "错误", "hint": "提示", "seealso": "另见"},
         key=("> **参考答案**（供教师使用）：每道练习下面都有解答。请勿发给学生；学生使用 `book/zh/student/` 中的"
@@ -88,11 +91,16 @@ ANY_ROLE = re.compile(r"\{[a-z][\w:-]*\}`")
 DIRECTIVE = re.compile(r"^(?P<fence>`{3,}|~{3,})\{(?P<name>[\w-]+)\}[ \t]*(?P<arg>[^\n]*)\n(?P<body>.*?)^(?P=fence)[ \t]*$\n?", re.M | re.S)
 OPTION = re.compile(r"^:([\w-]+):[ \t]*(.*)$")
 LINK = re.compile(r"\]\((?!https?:|mailto:|#)([^)\s]+)\)")
+# An interactive figure (README, "Adding an interactive figure"): raw HTML whose element
+# carries data-widget, then the <script> tags that drive it. It runs on the website only.
+WIDGET = re.compile(r"^<(?P<tag>figure|div)\b(?P<attrs>[^>]*\bdata-widget=\"[\w-]+\"[^>]*)>(?P<body>.*?)^</(?P=tag)>[ \t]*\n?"
+                    r"(?:[ \t]*<script\b[^>]*>[ \t]*</script>[ \t]*\n?)*", re.M | re.S)
 LEFTOVER = [
     (re.compile(r"^\s*(`{3,}|~{3,})\{", re.M), "a MyST directive"),
     (ANY_ROLE, "a MyST role"),
     (re.compile(r"^:[\w-]+:", re.M), "a directive option"),
     (re.compile(r"^\([\w-]+\)=\s*$", re.M), "a MyST target"),
+    (re.compile(r"data-widget=|<script\b"), "an interactive figure's markup"),
 ]
 ADMONITIONS = {"note", "warning", "tip", "important", "caution", "attention", "danger", "error", "hint", "seealso"}
 
@@ -232,8 +240,18 @@ class Converter:
             return f"> **{title}**\n>\n{quoted}\n"
         self.fail(f"no plain-Markdown form for the directive {{{name}}}: teach coursekit.editions.Converter")
 
+    def widget(self, match: re.Match) -> str:
+        """An interactive figure needs the website's scripts: a one-line pointer to it,
+        with the figure's caption."""
+        anchor = re.search(r'\sid="([^"]+)"', match.group("attrs"))
+        url = f"{self.site}/{self.words['site']}/{self.chapter.stem}.html" + (f"#{anchor.group(1)}" if anchor else "")
+        caption = re.search(r"<figcaption>(.*?)</figcaption>", match.group("body"), re.S)
+        text = " ".join(html.unescape(re.sub(r"<[^>]+>", "", caption.group(1))).split()) if caption else ""
+        return self.words["widget"].format(url=url, caption=(self.words["colon"] + text) if text else "") + "\n"
+
     def markdown(self, source: str) -> str:
         text = TARGET.sub("", source)
+        text = WIDGET.sub(self.widget, text)
         text = DIRECTIVE.sub(self.directive, text)
         text = self.inline(text)
         text = re.sub(r"\n{3,}", "\n\n", text).strip("\n")
