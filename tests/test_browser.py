@@ -296,6 +296,36 @@ def test_search_works_offline(browser, site_url):
     v.close()
 
 
+@pytest.mark.parametrize("query,page", [("交叉熵", "01_binary_cross_entropy"), ("焦点损失", "06_distribution_focal_loss")])
+def test_chinese_search_works_offline(browser, site_url, query, page):
+    v = Visit(browser, site_url, f"zh/search.html?q={query}")
+    v.page.wait_for_selector("#search-results li", timeout=20000)
+    links = v.page.locator("#search-results li a").evaluate_all("els => els.map(a => a.getAttribute('href'))")
+    assert any(page in (href or "") for href in links), links
+    assert v.errors == [] and v.foreign == []
+    v.close()
+
+
+def test_the_language_switch_on_a_phone(browser, site_url):
+    """Tap 中文 on an English chapter: the same chapter in Chinese; tap English: back."""
+    v = Visit(browser, site_url, "book/02_multiclass_one_hot.html", viewport={"width": 360, "height": 740})
+    page = v.page
+    switch = page.locator("a.lang-switch")
+    assert switch.is_visible() and switch.inner_text().strip() == "中文"
+    box = switch.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 360, "the switch is on the screen"
+    switch.click()
+    page.wait_for_load_state()
+    assert page.url.endswith("/zh/02_multiclass_one_hot.html")
+    assert page.evaluate("document.documentElement.lang") == "zh-CN"
+    assert "独热" in page.title()
+    page.locator("a.lang-switch").click()
+    page.wait_for_load_state()
+    assert page.url.endswith("/book/02_multiclass_one_hot.html")
+    assert v.errors == [] and v.foreign == []
+    v.close()
+
+
 def test_screenshot_of_a_chapter(browser, site_url):
     """The screenshot used in the README (copy _build/screenshots/chapter-01.png to book/images/readme-screenshot.png)."""
     v = Visit(browser, site_url, CHAPTER, viewport={"width": 1280, "height": 900})

@@ -47,7 +47,9 @@ def test_layout_exists():
 
 def test_every_page_is_in_the_toc_and_every_toc_entry_exists():
     listed = {str(Path(f).with_suffix("")) for f in _toc_files(TOC)}
-    pages = {str(p.relative_to(ROOT).with_suffix("")) for p in NOTEBOOKS + sorted(BOOK.rglob("*.md"))}
+    # the Chinese edition (book/zh) has its own _toc.yml, checked by test_two_editions.py
+    pages = {str(p.relative_to(ROOT).with_suffix("")) for p in NOTEBOOKS + sorted(BOOK.rglob("*.md"))
+             if "zh" not in p.relative_to(BOOK).parts}
     assert pages - listed == set(), "pages missing from _toc.yml"
     assert listed - pages == set(), "_toc.yml entries with no file"
 
@@ -96,7 +98,8 @@ def test_chapter_has_a_figure_with_alt_text_glued_numbers_and_exercises(nb):
     assert "{glue:text}" in markdown, "no glued number in the prose"
     if not nb.name.startswith("00_"):
         assert "```{exercise}" in markdown and ":class: dropdown" in markdown, "exercises with hidden solutions"
-        assert "Common pitfalls" in markdown or nb.name.startswith("07_"), "a common-pitfalls box"
+        pitfalls = "常见错误" if "zh" in nb.relative_to(BOOK).parts else "Common pitfalls"
+        assert pitfalls in markdown or nb.name.startswith("07_"), "a common-pitfalls box"
 
 
 def test_glued_names_are_defined_in_the_same_notebook():
@@ -410,3 +413,68 @@ def test_pages_load_their_figures_deferred_and_lean_site_keeps_them(built_site):
     css = (built_site / "_static" / "site.css").read_text(encoding="utf-8")
     for rule in (".ce-widget .ce-s1", ".ce-widget .ce-bar1", ".ce-widget .ce-dot1", "html[data-theme=\"dark\"] .ce-widget"):
         assert rule in css, f"{rule} purged from site.css"
+
+
+# ---------------------------------------------------------------------------------------
+# Two editions, one site (issue 19): book/_ext/two_editions.py
+# ---------------------------------------------------------------------------------------
+def _switch(page: Path) -> Path:
+    m = re.search(r'<a class="btn btn-sm lang-switch" href="([^"]+)" hreflang="([^"]+)"', page.read_text(encoding="utf-8"))
+    assert m, f"{page}: no language switch"
+    return (page.parent / m.group(1)).resolve()
+
+
+def _lang(page: Path) -> str:
+    return re.search(r'<html[^>]*\slang="([^"]+)"', page.read_text(encoding="utf-8")).group(1)
+
+
+def test_every_page_switches_to_the_same_page_in_the_other_edition_and_back(built_site):
+    site = built_site.resolve()
+    english = [p for p in _pages(site) if p.relative_to(site).parts[0] != "zh"]
+    chinese = [p for p in _pages(site) if p.relative_to(site).parts[0] == "zh"]
+    assert len(chinese) == len(english), "one Chinese page for each English one"
+    for page in english + chinese:
+        other = _switch(page)
+        assert other.is_file(), f"{page.relative_to(site)}: the switch leads to a missing page {other}"
+        assert (other.relative_to(site).parts[0] == "zh") != (page.relative_to(site).parts[0] == "zh")
+        if page.name != "index.html":  # the front door is the welcome page's copy
+            assert _switch(other) == page.resolve(), f"{page.relative_to(site)} -> {other.relative_to(site)} does not lead back"
+        assert _lang(page) == ("zh-CN" if page.relative_to(site).parts[0] == "zh" else "en"), page
+    for f in _toc_files(TOC):
+        assert (site / "zh" / Path(f).relative_to("book").with_suffix(".html")).is_file(), f
+
+
+def _pasted(page: Path) -> list[str]:
+    """The glued numbers a page shows."""
+    return sorted(re.findall(r'<span class="pasted-text">([^<]*)</span>', page.read_text(encoding="utf-8")))
+
+
+def _figures(page: Path) -> int:
+    return len(re.findall(r'<img[^>]+src="[^"]*_images/', page.read_text(encoding="utf-8")))
+
+
+def test_both_editions_show_the_same_numbers_and_figures(built_site):
+    for f in _toc_files(TOC):
+        en = built_site / Path(f).with_suffix(".html")
+        zh = built_site / "zh" / Path(f).relative_to("book").with_suffix(".html")
+        assert _pasted(en) == _pasted(zh), f"{f}: the glued numbers differ between the editions"
+        assert _figures(en) == _figures(zh), f"{f}: the number of figures differs"
+        assert en.read_text(encoding="utf-8").count("data-widget=") == zh.read_text(encoding="utf-8").count("data-widget=")
+
+
+def _search_index(built_site: Path, edition: str = "zh") -> dict:
+    text = (built_site / edition / "searchindex.js").read_text(encoding="utf-8")
+    return json.loads(text[text.index("(") + 1: text.rindex(")")])
+
+
+@pytest.mark.parametrize("term,page", [("交叉熵", "01_binary_cross_entropy"), ("焦点损失", "06_distribution_focal_loss"),
+                                       ("独热编码", "02_multiclass_one_hot"), ("标签平滑", "04_true_class"),
+                                       ("均方误差", "05_ce_vs_mse")])
+def test_chinese_search_finds_the_pages_that_teach_a_term(built_site, term, page):
+    index = _search_index(built_site)
+    docs = index["terms"].get(term, [])
+    docs = [docs] if isinstance(docs, int) else docs
+    titles = index["titleterms"].get(term, [])
+    titles = [titles] if isinstance(titles, int) else titles
+    found = {index["docnames"][d] for d in docs + titles}
+    assert page in found, f"searching {term} does not find {page} (finds {sorted(found)})"
