@@ -478,3 +478,21 @@ def test_chinese_search_finds_the_pages_that_teach_a_term(built_site, term, page
     titles = [titles] if isinstance(titles, int) else titles
     found = {index["docnames"][d] for d in docs + titles}
     assert page in found, f"searching {term} does not find {page} (finds {sorted(found)})"
+
+
+def test_each_edition_loads_only_its_own_files(built_site):
+    """A Chinese page loads its scripts, styles and images from zh/ (its own site, whose
+    build purged its style sheet against them), never from the English site's folders."""
+    site = built_site.resolve()
+    offenders = []
+    for page in _pages(site):
+        zh = page.relative_to(site).parts[0] == "zh"
+        parser = _Resources()
+        parser.feed(page.read_text(encoding="utf-8"))
+        for url in parser.loads:
+            if re.match(r"^[a-z]+:|^//|^#", url):
+                continue
+            target = (page.parent / url.split("?")[0].split("#")[0]).resolve()
+            if zh != (target.relative_to(site).parts[0] == "zh"):
+                offenders.append(f"{page.relative_to(site)} loads {url}")
+    assert not offenders, "\n".join(offenders[:20])

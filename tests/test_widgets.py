@@ -305,11 +305,17 @@ _COLOURS = """fig => {
 }"""
 
 
+@pytest.mark.parametrize("edition", list(EDITIONS))
 @pytest.mark.parametrize("mode", ["light", "dark"])
-def test_figures_are_legible_in_light_and_dark_mode(browser, site_url, mode):  # noqa: F811
-    for name, (page_path, *_rest) in WIDGETS.items():
-        v = Visit(browser, site_url, page_path, init_script=DARK if mode == "dark" else None)
+def test_figures_are_legible_in_light_and_dark_mode(browser, site_url, mode, edition):  # noqa: F811
+    for name in WIDGETS:
+        v = Visit(browser, site_url, page_of(name, edition), init_script=DARK if mode == "dark" else None)
         fig = _figure(v.page, name)
+        # every shape is styled by the figures' style sheet: none is left in SVG's default
+        # black fill (a page that lost the rules draws its curves as black shapes)
+        unstyled = fig.evaluate("""fig => [...fig.querySelectorAll('svg path, svg rect, svg circle, svg polygon')]
+            .filter(e => getComputedStyle(e).fill === 'rgb(0, 0, 0)').length""")
+        assert unstyled == 0, f"{edition} {name}: {unstyled} shapes drawn in default black (style rules missing)"
         c = fig.evaluate(_COLOURS)
         assert c["theme"] == mode
         assert _contrast(c["text"], c["background"]) >= 4.5, (name, c)
