@@ -440,6 +440,12 @@ def test_every_page_switches_to_the_same_page_in_the_other_edition_and_back(buil
         if page.name != "index.html":  # the front door is the welcome page's copy
             assert _switch(other) == page.resolve(), f"{page.relative_to(site)} -> {other.relative_to(site)} does not lead back"
         assert _lang(page) == ("zh-CN" if page.relative_to(site).parts[0] == "zh" else "en"), page
+        alternates = dict(re.findall(r'<link rel="alternate" hreflang="([^"]+)" href="([^"]+)"', page.read_text(encoding="utf-8")))
+        assert set(alternates) == {"en", "zh-CN"}, f"{page.relative_to(site)}: hreflang pair"
+        assert all(u.startswith("https://") for u in alternates.values()), "hreflang addresses are absolute"
+        if page.name != "index.html":
+            own = "zh-CN" if page.relative_to(site).parts[0] == "zh" else "en"
+            assert alternates[own].endswith("/" + page.relative_to(site).as_posix()), (page, alternates)
     for f in _toc_files(TOC):
         assert (site / "zh" / Path(f).relative_to("book").with_suffix(".html")).is_file(), f
 

@@ -12,7 +12,8 @@ Chinese). This extension, loaded by both projects, does three things:
 
 1. **The language switch.** Every page gets a link to the same page in the other edition
    (``lang-switch.html`` in the article header, before the theme's buttons) and an
-   ``<link rel="alternate" hreflang>`` pair in its head.
+   ``<link rel="alternate" hreflang>`` pair in its head (absolute addresses, from
+   ``ogp_site_url``, as search engines require).
 2. **One command builds both.** In the English build (``edition_build`` set to the other
    project's folder), once the English pages are written, the Chinese build runs as a
    subprocess (``jupyter-book build book/zh -W -n --keep-going``, output in
@@ -47,6 +48,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urljoin
 
 from sphinx.errors import ExtensionError
 from sphinx.util import logging
@@ -88,10 +90,14 @@ def _page_context(app, pagename, templatename, context, doctree):
         "label": config.edition_other_label,
         "title": config.edition_other_title,
     }
-    context["metatags"] = context.get("metatags", "") + (
-        f'\n<link rel="alternate" hreflang="{config.edition_lang}" href="{posixpath.basename(pagename)}.html" />'
-        f'\n<link rel="alternate" hreflang="{config.edition_other_lang}" href="{url}" />'
-    )
+    site = getattr(config, "ogp_site_url", "") or config.html_baseurl
+    if site:  # search engines (and Lighthouse's hreflang audit) want absolute addresses
+        here = urljoin(site, f"{pagename}.html")
+        there = urljoin(site, posixpath.normpath(config.edition_other_root + other_docname(pagename, config)) + ".html")
+        context["metatags"] = context.get("metatags", "") + (
+            f'\n<link rel="alternate" hreflang="{config.edition_lang}" href="{here}" />'
+            f'\n<link rel="alternate" hreflang="{config.edition_other_lang}" href="{there}" />'
+        )
 
 
 def _resolve_search_dict(app, config):
