@@ -1,13 +1,18 @@
 """The exercise checks (book/tools/coursekit/checks.py): right answers pass, typical
 wrong answers get the hint meant for them, a blank answer says what to do, and no
 message ever shows the expected answer. The right answers are computed here the way a
-student would, with celib, so the checks' NumPy formulas are checked against celib."""
+student would, with celib, so the checks' NumPy formulas are checked against celib.
+
+The checks speak both editions' languages: every message has a Chinese version, the
+Chinese verdicts are the English ones in other words, and the language follows the
+edition the notebook runs from (or COURSEKIT_LANG)."""
 
 from __future__ import annotations
 
 import json
 import math
 import re
+import string
 
 import numpy as np
 import pytest
@@ -15,7 +20,14 @@ from conftest import ROOT
 
 import celib
 from coursekit import check, verdict
-from coursekit.checks import EXERCISES
+from coursekit.checks import EXERCISES, LANGS, PHRASES, language
+
+
+@pytest.fixture(autouse=True)
+def _english_by_default(monkeypatch):
+    """The tests run from the repository, without COURSEKIT_LANG: English unless a test says otherwise."""
+    monkeypatch.delenv("COURSEKIT_LANG", raising=False)
+    monkeypatch.chdir(ROOT)
 
 LOGITS3 = np.array([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3], [-1.0, 3.0, 0.0], [0.5, 0.5, 2.5]])
 TARGET3 = np.array([0, 2, 1, 0])
@@ -209,3 +221,167 @@ def test_every_check_cell_in_the_chapters_has_an_exercise_and_every_check_a_cell
                     f"{nb_path.name}: the stored output of {label}'s check is the blank message (the site shows it)"
                 )
     assert sorted(used) == sorted(EXERCISES), "every check is used by exactly one chapter exercise"
+
+
+# ---------------------------------------------------------------------------------------
+# The Chinese edition's checks
+# ---------------------------------------------------------------------------------------
+CJK = re.compile(r"[\u4e00-\u9fff]")
+# Code and formulas a message quotes (identifiers, calls, keyword arguments, -log, p, p1, J),
+# which the Chinese message keeps as they are.
+CODE = re.compile(r"\w+='\w+'|[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+|\b[A-Za-z]\w*_\w+\b|\b\w+\(\w*\)|-log\b|\b[pJ]\d?\b")
+ODD = (None, "text", {"x": 1}, [[1, 2], [3]], object(), np.full(7, np.inf), lambda: 1, 12345.0, [1.0, 2.0, 3.0, 4.0])
+
+
+def _code_in(text: str) -> set[str]:
+    return set(CODE.findall(text)) - {"number(s)"}  # an English plural, not code
+
+
+def _fields(text: str) -> list[str]:
+    return sorted(name for _, name, _, _ in string.Formatter().parse(text) if name)
+
+
+def test_every_phrase_is_in_both_languages():
+    assert set(PHRASES) == set(LANGS) == {"en", "zh"}
+    assert PHRASES["zh"].keys() == PHRASES["en"].keys()
+    for key, en in PHRASES["en"].items():
+        zh = PHRASES["zh"][key]
+        assert _fields(zh) == _fields(en), f"{key}: the Chinese phrase must fill the same fields"
+        assert _code_in(en) <= _code_in(zh), f"{key}: the Chinese phrase must quote the same code"
+        if key != "list-separator":
+            assert CJK.search(zh), f"{key}: the Chinese phrase is not in Chinese: {zh!r}"
+        assert not CJK.search(en), f"{key}: Chinese in the English phrase: {en!r}"
+
+
+@pytest.mark.parametrize("label", sorted(EXERCISES))
+def test_every_text_of_every_exercise_is_in_both_languages(label):
+    ex = EXERCISES[label]
+    texts = ex.texts()
+    assert len(texts) == 2 + len(ex.parts) + len(ex.mistakes) + len(ex.choice_hints)
+    for text in texts:
+        assert text.en.strip() and not CJK.search(text.en), text
+        assert CJK.search(text.zh), f"{label}: no Chinese in {text.zh!r} (for {text.en!r})"
+        assert _code_in(text.en) <= _code_in(text.zh), (
+            f"{label}: the Chinese text must quote the English one's code {sorted(_code_in(text.en) - _code_in(text.zh))}: {text.zh!r}")
+        assert text["en"] == text.en and text["zh"] == text.zh
+
+
+def _all_answers():
+    """(label, answer) for the right answers, the blank ones, every typical mistake and odd answers."""
+    cases = [(label, f()) for label, f in RIGHT.items()]
+    cases += [(label, _blank(label)) for label in EXERCISES]
+    cases += [(label, f()) for label, f, _ in WRONG]
+    cases += [(label, odd) for label in EXERCISES for odd in ODD]
+    cases += [("ex-bce-table", [1.61, ...]), ("ex-sum-which", {**RIGHT["ex-sum-which"](), "d": ...}),
+              ("ex-sum-which", {**RIGHT["ex-sum-which"](), "a": "nll_loss"}), ("ex-mse-jac", lambda p: "x")]
+    return cases
+
+
+ALL = _all_answers()
+
+
+@pytest.mark.parametrize("label,answer", ALL, ids=[f"{lab}-{i}" for i, (lab, _) in enumerate(ALL)])
+def test_the_chinese_verdict_is_the_english_one_in_chinese(label, answer):
+    en, zh = verdict(label, answer, lang="en"), verdict(label, answer, lang="zh")
+    assert (zh.ok, zh.reason) == (en.ok, en.reason)
+    assert (en.lang, zh.lang) == ("en", "zh")
+    assert CJK.search(zh.message), zh.message
+    assert not CJK.search(en.message), en.message
+    assert zh.message.count("\n") == en.message.count("\n")
+    if zh.ok:
+        assert zh.message == f"✔ {label}：正确。"
+    elif zh.ok is None:
+        assert zh.message.startswith(f"… {label}：尚未作答。")
+    else:
+        assert zh.message.startswith(f"✘ {label}：") and "\n  提示：" in zh.message
+    if label in RIGHT:
+        assert _revealed(zh.message, RIGHT[label]()) == []
+
+
+@pytest.mark.parametrize("label,wrong,reason", WRONG, ids=[f"{lab}-{r}" for lab, _, r in WRONG])
+def test_typical_mistakes_get_their_chinese_hint_and_never_the_answer(label, wrong, reason):
+    v = verdict(label, wrong(), lang="zh")
+    assert (v.ok, v.reason) == (False, reason), v.message
+    assert v.message.startswith(f"✘ {label}：") and "\n  提示：" in v.message
+    assert _revealed(v.message, RIGHT[label]()) == []
+    hint = v.message.split("\n  提示：", 1)[1]
+    assert CJK.search(hint), v.message
+
+
+def test_an_unknown_language_is_an_error():
+    with pytest.raises(ValueError, match="no messages in 'fr'"):
+        verdict("ex-mc-cat", 1.0, lang="fr")
+
+
+def _folder(tmp_path, *parts):
+    folder = tmp_path.joinpath(*parts)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.mark.parametrize("where,lang", [
+    (("repo", "book", "zh"), "zh"),  # nbval and the site build: the chapter's folder
+    (("repo", "book", "zh", "student"), "zh"),  # JupyterLab, Binder: the notebook's folder
+    (("repo", "book", "zh", "appendix"), "zh"),
+    (("repo", "book"), "en"),
+    (("repo", "book", "student"), "en"),
+    (("repo", "zh"), "en"),  # a zh folder outside book/ is not the edition
+    (("repo", "book", "zhx"), "en"),
+    (("content",), "en"),  # Colab
+])
+def test_the_language_follows_the_edition_the_notebook_runs_from(tmp_path, monkeypatch, where, lang):
+    monkeypatch.chdir(_folder(tmp_path, *where))
+    assert language() == lang
+    assert verdict("ex-mc-cat", ...).lang == lang
+
+
+@pytest.mark.parametrize("value,in_en,in_zh", [
+    ("zh", "zh", "zh"),
+    ("en", "en", "en"),
+    ("ZH", "zh", "zh"),
+    ("zh-CN", "zh", "zh"),
+    ("zh_CN.UTF-8", "zh", "zh"),
+    (" en ", "en", "en"),
+    ("fr", "en", "zh"),  # not a language of the checks: ignored
+    ("", "en", "zh"),
+])
+def test_coursekit_lang_overrides_the_folder(tmp_path, monkeypatch, value, in_en, in_zh):
+    monkeypatch.setenv("COURSEKIT_LANG", value)
+    monkeypatch.chdir(_folder(tmp_path, "content"))
+    assert language() == in_en
+    monkeypatch.chdir(_folder(tmp_path, "repo", "book", "zh"))
+    assert language() == in_zh
+
+
+def test_check_prints_chinese_in_the_chinese_edition(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(_folder(tmp_path, "book", "zh"))
+    check("ex-mc-cat", RIGHT["ex-mc-cat"]())
+    check("ex-mc-cat", ...)
+    check("ex-mc-cat", celib.softmax(np.array([1.0, 2.0, 3.5]))[0])
+    out = capsys.readouterr().out
+    assert out == (
+        "✔ ex-mc-cat：正确。\n"
+        + verdict("ex-mc-cat", ..., lang="zh").message + "\n"
+        + verdict("ex-mc-cat", celib.softmax(np.array([1.0, 2.0, 3.5]))[0], lang="zh").message + "\n"
+    )
+    monkeypatch.setenv("COURSEKIT_LANG", "en")  # read at every check: takes effect at once
+    check("ex-mc-cat", RIGHT["ex-mc-cat"]())
+    assert capsys.readouterr().out == "✔ ex-mc-cat: right.\n"
+
+
+def _chinese_chapters():
+    return sorted((ROOT / "book" / "zh").glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_the_chinese_chapters_store_the_chinese_blank_messages():
+    """The Chinese chapters run from book/zh/, so nbval (and the site) expect the Chinese message."""
+    seen = set()
+    for nb_path in _chinese_chapters():
+        for cell in json.loads(nb_path.read_text(encoding="utf-8"))["cells"]:
+            source = "".join(cell["source"])
+            for label in re.findall(r"""^check\("([^"]+)",""", source, re.M):
+                seen.add(label)
+                text = "".join("".join(o.get("text", "")) for o in cell["outputs"])
+                assert text == verdict(label, _blank(label), lang="zh").message + "\n", (
+                    f"book/zh/{nb_path.name}: the stored output of {label}'s check must be the Chinese blank message")
+    assert seen == set(EXERCISES)

@@ -199,6 +199,20 @@ def test_site_offers_the_student_notebook(built_site):
     assert "book/student" not in appendix and "urlpath=tree/book/appendix/numerical_stability.ipynb" in appendix
 
 
+def test_chinese_pages_offer_the_chinese_student_notebook(built_site):
+    """A Chinese chapter's launch and download buttons give book/zh/student/, in Chinese."""
+    repo = urlparse(REPO).path.strip("/")
+    for chapter in CHAPTERS:
+        html = (built_site / "zh" / f"{chapter.stem}.html").read_text(encoding="utf-8")
+        student = f"book/zh/student/{chapter.name}"
+        assert f"https://mybinder.org/v2/gh/{repo}/main?urlpath=tree/{student}" in html
+        assert f"https://colab.research.google.com/github/{repo}/blob/main/{student}" in html
+        assert f'href="student/{chapter.name}"' in html, "the download menu's student notebook"
+        assert (built_site / "zh" / "student" / chapter.name).read_bytes() == (ROOT / student).read_bytes()
+        for label in (".ipynb（学生版）", ".ipynb（含解答）", "Binder（含解答）", "Colab（含解答）"):
+            assert f'btn__text-container">{label}<' in html, label
+
+
 def test_checks_are_shown_on_the_site_under_their_exercise(built_site):
     for label, ex in EXERCISES.items():
         chapter = next(c for c in CHAPTERS if f":label: {label}" in c.read_text(encoding="utf-8"))

@@ -55,7 +55,6 @@ from sphinx.util import logging
 
 logger = logging.getLogger(__name__)
 
-HERE = Path(__file__).resolve().parent
 SUBFOLDER = "zh"  # where the built other edition goes inside the English site
 
 

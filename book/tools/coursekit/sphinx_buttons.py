@@ -21,6 +21,32 @@ from pathlib import Path
 
 STUDENT = "student"
 
+# what the buttons say, in each edition's language (Sphinx's ``language``)
+WORDS = {
+    "en": {
+        "open_student": "Open the student notebook on {service} (exercises with checks, no solutions)",
+        "with_solutions": "{service}, with solutions",
+        "open_chapter": "Open the chapter itself on {service}, solutions included",
+        "own_ipynb": ".ipynb, with solutions",
+        "own_tooltip": "Download the chapter's notebook, solutions included",
+        "student_ipynb": ".ipynb (student)",
+        "student_tooltip": "Download the student notebook: exercises with checks, no solutions",
+    },
+    "zh": {
+        "open_student": "在 {service} 上打开学生笔记本（练习附自动检查，不含解答）",
+        "with_solutions": "{service}（含解答）",
+        "open_chapter": "在 {service} 上打开本章本身，含解答",
+        "own_ipynb": ".ipynb（含解答）",
+        "own_tooltip": "下载本章的笔记本，含解答",
+        "student_ipynb": ".ipynb（学生版）",
+        "student_tooltip": "下载学生笔记本：练习附自动检查，不含解答",
+    },
+}
+
+
+def _words(app) -> dict[str, str]:
+    return WORDS["zh" if (app.config.language or "en").startswith("zh") else "en"]
+
 
 def student_notebook(docname: str) -> str:
     """``book/01_x`` -> ``book/student/01_x.ipynb`` (a path relative to the source folder)."""
@@ -37,6 +63,7 @@ def _buttons(app, pagename, templatename, context, doctree):
         return
     student = student_notebook(pagename)
     own = f"{pagename}.ipynb"
+    words = _words(app)
     for group in context.get("header_buttons") or []:
         if group.get("label") == "launch-buttons":
             first, with_solutions = [], []
@@ -45,9 +72,9 @@ def _buttons(app, pagename, templatename, context, doctree):
                 if button.get("text") in ("Binder", "Colab") and url.endswith(own):
                     service = button["text"]
                     first.append({**button, "url": url[: -len(own)] + student,
-                                  "tooltip": f"Open the student notebook on {service} (exercises with checks, no solutions)"})
-                    with_solutions.append({**button, "text": f"{service}, with solutions",
-                                           "tooltip": f"Open the chapter itself on {service}, solutions included",
+                                  "tooltip": words["open_student"].format(service=service)})
+                    with_solutions.append({**button, "text": words["with_solutions"].format(service=service),
+                                           "tooltip": words["open_chapter"].format(service=service),
                                            "label": f"launch-{service.lower()}-with-solutions"})
                 else:
                     first.append(button)
@@ -55,14 +82,14 @@ def _buttons(app, pagename, templatename, context, doctree):
         elif group.get("label") == "download-buttons":
             for button in group["buttons"]:
                 if button.get("text") == ".ipynb":  # the page's own notebook (_sources/...)
-                    button["text"] = ".ipynb, with solutions"
-                    button["tooltip"] = "Download the chapter's notebook, solutions included"
+                    button["text"] = words["own_ipynb"]
+                    button["tooltip"] = words["own_tooltip"]
             group["buttons"].insert(0, {
                 "type": "link",
                 "url": context["pathto"](student, 1),
-                "text": ".ipynb (student)",
+                "text": words["student_ipynb"],
                 "icon": "fas fa-code",
-                "tooltip": "Download the student notebook: exercises with checks, no solutions",
+                "tooltip": words["student_tooltip"],
                 "label": "download-student-notebook-button",
             })
 
