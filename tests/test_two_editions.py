@@ -322,3 +322,26 @@ def test_chinese_page_is_written_in_chinese(page, en, zh):
     cjk = len(CJK.findall(prose))
     latin = len(re.findall(r"[A-Za-z]", prose))
     assert cjk > 0.4 * (cjk + latin / 4), f"book/zh/{page}: mostly English ({cjk} CJK, {latin} Latin letters)"
+
+
+def test_the_build_stops_when_no_font_can_draw_the_chinese_figures(monkeypatch):
+    """Without a CJK font matplotlib would draw the Chinese labels as empty boxes, and the
+    site would publish them: the build stops first, saying what to install."""
+    import importlib.util
+    from types import SimpleNamespace
+
+    from matplotlib import font_manager
+    from sphinx.errors import ExtensionError
+
+    spec = importlib.util.spec_from_file_location("two_editions", BOOK / "_ext" / "two_editions.py")
+    two_editions = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(two_editions)
+    app = SimpleNamespace(config=SimpleNamespace(language="zh_CN", edition_build=""),
+                          builder=SimpleNamespace(format="html"), confdir=str(ZH))
+    two_editions._chinese_figures_have_a_font(app)  # this machine has one (CI installs it)
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", [])
+    with pytest.raises(ExtensionError, match="fonts-noto-cjk"):
+        two_editions._chinese_figures_have_a_font(app)
+    english = SimpleNamespace(config=SimpleNamespace(language="en", edition_build=""),
+                              builder=SimpleNamespace(format="html"), confdir=str(ROOT))
+    two_editions._chinese_figures_have_a_font(english)  # English only: no Chinese figures

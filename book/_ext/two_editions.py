@@ -21,7 +21,9 @@ Chinese). This extension, loaded by both projects, does three things:
    fails the English build, with the end of the Chinese log. (One after the other, not
    side by side: sphinxcontrib-katex connects to its KaTeX server as soon as the socket
    file appears, and on a busy machine the server is not listening yet.)
-3. **Chinese search**: a relative ``html_search_options["dict"]`` (jieba's user
+3. **Chinese figures need a CJK font** (matplotlib draws boxes without one): the build
+   stops at once, saying what to install, when none is found.
+4. **Chinese search**: a relative ``html_search_options["dict"]`` (jieba's user
    dictionary of the course's terms, so that 交叉熵 is one word) is resolved against the
    project's folder, whatever the working directory.
 
@@ -109,6 +111,27 @@ def _resolve_search_dict(app, config):
         config.html_search_options = options
 
 
+def _chinese_figures_have_a_font(app):
+    """The Chinese edition's figures draw Chinese text: without a CJK font matplotlib draws
+    empty boxes and the site would publish them. Fail at once, saying what to install,
+    in the Chinese build and in the English one that will start it."""
+    chinese = (app.config.language or "").startswith("zh")
+    if not chinese and _other_project(app) is None:
+        return
+    try:
+        from coursekit.setup import CJK_FONTS
+        from matplotlib import font_manager
+    except ImportError:
+        return
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    if not installed & set(CJK_FONTS):
+        raise ExtensionError(
+            "the Chinese edition's figures need a CJK font, and matplotlib finds none of "
+            f"{', '.join(CJK_FONTS)}. On Debian or Ubuntu: apt-get install fonts-noto-cjk "
+            "(then remove matplotlib's font cache, ~/.cache/matplotlib, if it predates the font). "
+            "To build only the English edition: CE_ONE_EDITION=1.")
+
+
 def _other_project(app) -> Path | None:
     folder = app.config.edition_build
     if not folder or os.environ.get("CE_ONE_EDITION") or app.builder.format != "html":
@@ -162,6 +185,7 @@ def setup(app):
     app.add_config_value("edition_docname_to", "", "html")
     app.add_config_value("edition_build", "", "html")
     app.connect("config-inited", _resolve_search_dict)
+    app.connect("builder-inited", _chinese_figures_have_a_font)
     app.connect("html-page-context", _page_context)
     # after lean_site (900), which must not see the other edition's pages
     app.connect("build-finished", _build_other, priority=950)
