@@ -183,34 +183,32 @@ def test_converter_fails_loudly_on_myst_it_cannot_translate(tmp_path):
 # ---------------------------------------------------------------------------------------
 # The site and the instructor page
 # ---------------------------------------------------------------------------------------
-def test_site_offers_the_student_notebook(built_site):
+#: each edition's pages (site folder), student notebooks (repository folder) and button words
+SITE_EDITIONS = {
+    "en": ("book", "book/student", (".ipynb (student)", ".ipynb, with solutions", "Binder, with solutions",
+                                     "Colab, with solutions")),
+    "zh": ("zh", "book/zh/student", (".ipynb（学生版）", ".ipynb（含解答）", "Binder（含解答）", "Colab（含解答）")),
+}
+
+
+@pytest.mark.parametrize("edition", list(SITE_EDITIONS))
+def test_site_offers_the_student_notebook(built_site, edition):
+    """A chapter's launch and download buttons give its edition's student notebook, in its language."""
+    pages, students, labels = SITE_EDITIONS[edition]
     repo = urlparse(REPO).path.strip("/")
     for chapter in CHAPTERS:
-        html = (built_site / "book" / f"{chapter.stem}.html").read_text(encoding="utf-8")
-        student = f"book/student/{chapter.name}"
+        html = (built_site / pages / f"{chapter.stem}.html").read_text(encoding="utf-8")
+        student = f"{students}/{chapter.name}"
         assert f"https://mybinder.org/v2/gh/{repo}/main?urlpath=tree/{student}" in html
         assert f"https://colab.research.google.com/github/{repo}/blob/main/{student}" in html
         assert f'href="student/{chapter.name}"' in html, "the download menu's student notebook"
-        assert (built_site / student).read_bytes() == (ROOT / student).read_bytes()
-        for label in (".ipynb (student)", ".ipynb, with solutions", "Binder, with solutions", "Colab, with solutions"):
+        assert (built_site / pages / "student" / chapter.name).read_bytes() == (ROOT / student).read_bytes()
+        for label in labels:
             assert f'btn__text-container">{label}<' in html, label
     # the appendix notebooks have no student edition: their buttons are the theme's
-    appendix = (built_site / "book" / "appendix" / "numerical_stability.html").read_text(encoding="utf-8")
-    assert "book/student" not in appendix and "urlpath=tree/book/appendix/numerical_stability.ipynb" in appendix
-
-
-def test_chinese_pages_offer_the_chinese_student_notebook(built_site):
-    """A Chinese chapter's launch and download buttons give book/zh/student/, in Chinese."""
-    repo = urlparse(REPO).path.strip("/")
-    for chapter in CHAPTERS:
-        html = (built_site / "zh" / f"{chapter.stem}.html").read_text(encoding="utf-8")
-        student = f"book/zh/student/{chapter.name}"
-        assert f"https://mybinder.org/v2/gh/{repo}/main?urlpath=tree/{student}" in html
-        assert f"https://colab.research.google.com/github/{repo}/blob/main/{student}" in html
-        assert f'href="student/{chapter.name}"' in html, "the download menu's student notebook"
-        assert (built_site / "zh" / "student" / chapter.name).read_bytes() == (ROOT / student).read_bytes()
-        for label in (".ipynb（学生版）", ".ipynb（含解答）", "Binder（含解答）", "Colab（含解答）"):
-            assert f'btn__text-container">{label}<' in html, label
+    appendix = (built_site / pages / "appendix" / "numerical_stability.html").read_text(encoding="utf-8")
+    path = "book/appendix" if edition == "en" else "book/zh/appendix"
+    assert "/student/" not in appendix and f"urlpath=tree/{path}/numerical_stability.ipynb" in appendix
 
 
 def test_checks_are_shown_on_the_site_under_their_exercise(built_site):
